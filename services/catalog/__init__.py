@@ -128,9 +128,15 @@ class Catalog:
             raise CatalogError(f"unknown dataset {code!r}; known: {', '.join(sorted(self.datasets))}") from None
 
     def message(self, key: str, lang: str, **params) -> str:
+        """A validation message in `lang`; a placeholder with no value renders empty, never fails."""
         templates = self.messages.get(key) or {"en": key}
-        template = templates.get(lang) or templates["en"]
-        return template.format(**params)
+        template = templates.get(lang) or templates.get("en") or key
+        return template.format_map(_Blank(params))
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _read(path: Path) -> dict:

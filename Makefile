@@ -1,0 +1,43 @@
+# Marsad — the front door. Every target is documented in README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MARSAD_VAR_DIR ?= $(CURDIR)/var
+PORT ?= 5000
+HOST ?= 127.0.0.1
+
+.PHONY: help demo demo-data serve test test-deps bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)  ## create .venv and install Marsad with its pinned dependencies
+
+demo-data: $(STAMP)  ## initialise var/ (SQLite, local object store) with demo accounts and a synthetic year
+	MARSAD_ENV=demo $(BIN)/marsad demo init
+
+demo: demo-data  ## install, load a synthetic year, start the portal, print address and logins
+	MARSAD_ENV=demo $(BIN)/marsad demo logins
+	@echo "Portal: http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
+	MARSAD_ENV=demo MARSAD_COOKIE_SECURE=0 $(BIN)/flask --app portal.wsgi run --host $(HOST) --port $(PORT)
+
+test-deps:  ## install the Debian packages the tests need (PostgreSQL server, Chromium) when missing
+	bash .ci/install-test-deps.sh
+
+test: test-deps $(STAMP)  ## install what the tests need and run every test (servers start and stop themselves)
+	$(BIN)/pytest -q
+
+bench: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL beside COPY; print rows/s, memory, ratio
+	$(BIN)/python -m tests.bench.ingest $(if $(ROWS),--rows $(ROWS))
+
+clean:  ## remove var/ (demo data) and the virtualenv
+	rm -rf var $(VENV)

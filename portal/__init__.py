@@ -1,0 +1,1 @@
+"""Marsad portal: the Flask application."""
