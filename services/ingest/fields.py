@@ -36,7 +36,10 @@ class FieldError(Exception):
 
 def normalise_text(value) -> str:
     """Stray whitespace trimmed and collapsed; digits in ASCII."""
-    return " ".join(str(value).translate(DIGITS).split())
+    text = value if type(value) is str else str(value)
+    if not text.isascii():  # isascii is a flag check: the common case costs nothing
+        text = text.translate(DIGITS)
+    return " ".join(text.split())
 
 
 def parse_date(text: str) -> dt.date:
@@ -79,6 +82,10 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
 
         def parse(raw):
             text = normalise_text(raw)
+            if not text:
+                if field.required:
+                    raise FieldError("required")
+                return None
             if max_length and len(text) > max_length:
                 raise FieldError("too_long", max_length=max_length)
             if pattern and not pattern.match(text):
@@ -124,7 +131,7 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
         def parse(raw):
             if isinstance(raw, float) and raw.is_integer():
                 raw = int(raw)
-            code = codelist.resolve(str(raw).translate(DIGITS))
+            code = codelist.resolve(normalise_text(raw))
             if code is None:
                 raise FieldError("unknown_code", codelist=field.codelist)
             return code
@@ -133,7 +140,7 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
         def parse(raw):
             if isinstance(raw, bool):
                 return raw
-            text = fold(str(raw).translate(DIGITS))
+            text = fold(normalise_text(raw))
             if text in _TRUE:
                 return True
             if text in _FALSE:
@@ -143,14 +150,15 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
     else:  # the catalog loader rejects unknown types; this guards a future one
         raise ValueError(f"no parser for field type {kind}")
 
-    if kind in ("code", "date", "boolean", "integer"):
-        parse = _memoised(parse)
-    return _with_required(parse, field.required)
+    if kind == "string":  # checks emptiness itself, saving a call per cell
+        return parse
+    parse = _with_required(parse, field.required)
+    return _memoised(parse) if kind in ("code", "date", "boolean", "integer") else parse
 
 
 def _with_required(parse, required: bool):
     def parse_cell(raw):
-        if raw is None or raw == "" or (isinstance(raw, str) and not raw.strip()):
+        if raw is None or raw == "" or (type(raw) is str and raw.isspace()):
             if required:
                 raise FieldError("required")
             return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from services.ingest.fields import DIGITS, FieldError
+from services.ingest.fields import FieldError
 
 _SNIFF_BYTES = 1 << 16
 _BLOCK = 1 << 20
@@ -84,38 +84,18 @@ def read_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
         yield from _sheet_rows(path)
 
 
-def _text_lines(fh: BinaryIO, encoding: str) -> Iterator[str]:
-    """Decoded lines with digits made ASCII, a block at a time (one translate per megabyte)."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    pending = ""
-    line_no = 1
-    while True:
-        block = fh.read(_BLOCK)
-        try:
-            text = decoder.decode(block, final=not block)
-        except UnicodeDecodeError as err:
-            raise FieldError("unrecognised_encoding", encoding=encoding, row=line_no + pending.count("\n")) from err
-        # Split on newlines only: csv handles "\r\n", and str.splitlines would also break
-        # inside a cell at characters such as U+2028.
-        lines = (pending + text.translate(DIGITS)).split("\n")
-        pending = lines.pop()
-        line_no += len(lines)
-        for line in lines:
-            yield line + "\n"
-        if not block:
-            if pending:
-                yield pending
-            return
-
-
 def _csv_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
-    with open(path, "rb") as fh:
-        reader = csv.reader(_text_lines(fh, shape.encoding), delimiter=shape.delimiter)
+    # The encoding was checked over the whole file by sniff_file, so decoding cannot fail
+    # half-way; digits are made ASCII per cell by the field parsers.
+    with open(path, encoding=shape.encoding, newline="") as fh:
+        reader = csv.reader(fh, delimiter=shape.delimiter)
         try:
             for cells in reader:
                 yield reader.line_num, cells
         except csv.Error as err:
             raise FieldError("bad_csv", detail=str(err), row=reader.line_num) from None
+        except UnicodeDecodeError:
+            raise FieldError("unrecognised_encoding", encoding=shape.encoding, row=reader.line_num) from None
 
 
 def _sheet_rows(path: Path) -> Iterator[tuple[int, list]]:

@@ -19,7 +19,7 @@ def report_lines(problems, catalog: Catalog, dataset_code: str, lang: str = "en"
     dataset = catalog.datasets.get(dataset_code)
     lines = []
     for p in problems:
-        row = getattr(p, "row_number", None) if hasattr(p, "row_number") else p.row
+        row = p.row_number if hasattr(p, "row_number") else p.row  # a stored RowError or a fresh Problem
         params = dict(p.params or {})
         label = p.field
         if dataset and p.field in dataset.field_names:
@@ -29,7 +29,8 @@ def report_lines(problems, catalog: Catalog, dataset_code: str, lang: str = "en"
                 params[key] = dataset.field(params[key]).labels.get(lang) or params[key]
         if "codelist" in params and params["codelist"] in catalog.codelists:
             params["codelist"] = catalog.codelists[params["codelist"]].names.get(lang) or params["codelist"]
-        message = catalog.message(p.code, lang, field=label or "", value=p.value or "", row=row or "", **params)
+        params.update(field=label or params.get("field") or "", value=p.value or "", row=row or "")
+        message = catalog.message(p.code, lang, **params)
         lines.append({"row": row, "field": p.field, "value": p.value, "code": p.code, "message": message})
     return lines
 

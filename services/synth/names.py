@@ -266,8 +266,34 @@ CITIES = _split("""
     Paris; Marseille; Lyon; Milano; Roma; Palermo; Berlin; Bruxelles; Montréal;
     Tripoli|طرابلس; Alger|الجزائر; Abidjan; Dakar; Bamako; Douala; Khartoum|الخرطوم
 """)
-OCCUPATIONS = _split("""
-    Ingénieur|مهندس; Médecin|طبيب; Infirmier|ممرض; Ouvrier|عامل; Maçon|بناء; Technicien|تقني;
-    Enseignant|أستاذ; Étudiant|طالب; Commerçant|تاجر; Agriculteur|فلاح; Chauffeur|سائق;
-    Cuisinier|طباخ; Employé de maison|عامل منزلي; Informaticien|مبرمج; Soudeur|لحام
-""")
+# Occupations as (French, Arabic, ISCO-08 code, ISIC sections where they are common).
+OCCUPATIONS = (
+    ("Médecin", "طبيب", "2211", "Q"), ("Infirmier", "ممرض", "2221", "Q"),
+    ("Aide-soignant", "مساعد تمريض", "5321", "Q"), ("Ingénieur civil", "مهندس مدني", "2142", "FM"),
+    ("Ingénieur mécanique", "مهندس ميكانيك", "2144", "CDM"), ("Développeur informatique", "مطور برمجيات", "2512", "JM"),
+    ("Technicien supérieur", "تقني سامي", "3115", "CDB"), ("Maçon", "بناء", "7112", "F"),
+    ("Soudeur", "لحام", "7212", "CF"), ("Électricien", "كهربائي", "7411", "FD"),
+    ("Mécanicien automobile", "ميكانيكي سيارات", "7231", "GH"), ("Chauffeur poids lourd", "سائق شاحنة", "8332", "H"),
+    ("Ouvrier du bâtiment", "عامل بناء", "9313", "F"), ("Ouvrier agricole", "عامل فلاحي", "9211", "A"),
+    ("Cuisinier", "طباخ", "5120", "I"), ("Serveur", "نادل", "5131", "I"),
+    ("Enseignant", "أستاذ", "2330", "P"), ("Enseignant universitaire", "أستاذ جامعي", "2310", "P"),
+    ("Comptable", "محاسب", "2411", "KMG"), ("Commerçant", "تاجر", "5221", "G"),
+    ("Ouvrier textile", "عامل نسيج", "8153", "C"), ("Opérateur câblage", "عامل تركيب أسلاك", "7421", "C"),
+    ("Employé de maison", "عاملة منزلية", "9111", "T"), ("Agent de nettoyage", "عون تنظيف", "9112", "NS"),
+    ("Directeur d'entreprise", "مدير مؤسسة", "1120", "CGKMJ"), ("Cadre commercial", "إطار تجاري", "1221", "GC"),
+    ("Agent de sécurité", "عون حراسة", "5414", "N"), ("Pêcheur", "بحار", "6222", "A"),
+    ("Coiffeur", "حلاق", "5141", "S"), ("Étudiant", "طالب", "", ""),
+)
+ASSISTING_ORGANISATIONS = ("OIM Tunisie", "IOM", "OFII", "GIZ", "ICMPD", "Croissant-Rouge tunisien",
+                           "Office des Tunisiens à l'Étranger", "Caritas")
+# Tunisian consular posts abroad by country of residence (the city, as registers write it).
+CONSULATES = {
+    "FRA": ("Paris", "Pantin", "Marseille", "Lyon", "Nice", "Toulouse", "Strasbourg", "Grenoble"),
+    "ITA": ("Rome", "Milan", "Palerme", "Naples", "Gênes"), "DEU": ("Berlin", "Bonn", "Munich", "Düsseldorf", "Hambourg"),
+    "BEL": ("Bruxelles",), "NLD": ("La Haye",), "CHE": ("Berne", "Genève"), "AUT": ("Vienne",),
+    "GBR": ("Londres",), "SWE": ("Stockholm",), "ESP": ("Madrid",), "CAN": ("Ottawa", "Montréal"),
+    "USA": ("Washington",), "LBY": ("Tripoli", "Benghazi"), "DZA": ("Alger", "Annaba", "Tébessa"),
+    "MAR": ("Rabat", "Casablanca"), "EGY": ("Le Caire",), "SAU": ("Riyad", "Djeddah"), "QAT": ("Doha",),
+    "ARE": ("Abou Dhabi", "Dubaï"), "KWT": ("Koweït",), "OMN": ("Mascate",), "BHR": ("Manama",),
+    "TUR": ("Ankara", "Istanbul"), "JOR": ("Amman",), "LBN": ("Beyrouth",),
+}

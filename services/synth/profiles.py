@@ -53,6 +53,19 @@ REFUGEE_AGES = ((0, 4, 10), (5, 17, 20), (18, 24, 18), (25, 34, 26), (35, 49, 18
 POPULATION_AGES = ((0, 14, 20), (15, 24, 14), (25, 44, 32), (45, 64, 24), (65, 90, 10))
 
 
+# Where foreigners live and work in Tunisia: Greater Tunis, the Sahel and Sfax.
+GOVERNORATE_FOREIGNERS = {
+    "TN-11": 26, "TN-12": 14, "TN-13": 8, "TN-14": 2, "TN-21": 6, "TN-23": 3, "TN-51": 9,
+    "TN-52": 5, "TN-53": 2, "TN-61": 12, "TN-82": 5, "TN-81": 2, "TN-41": 1, "TN-22": 1,
+}
+# Where refugees and asylum seekers live: the south-east (Zarzis, Médenine), Sfax, Tunis.
+GOVERNORATE_REFUGEES = {"TN-82": 25, "TN-61": 22, "TN-11": 18, "TN-12": 12, "TN-13": 8, "TN-51": 5,
+                        "TN-81": 4, "TN-83": 2}
+# Where irregular migrants come from and are returned to: the coast and the interior west.
+GOVERNORATE_EMIGRATION = {**GOVERNORATE_POPULATION, "TN-61": 14, "TN-82": 8, "TN-42": 7, "TN-43": 7,
+                          "TN-41": 7, "TN-71": 5, "TN-53": 6}
+
+
 @dataclass(frozen=True)
 class Profile:
     """Realism hints for one dataset; every hint is optional."""
@@ -62,12 +75,16 @@ class Profile:
     months: tuple = FLAT_MONTHS
     # Share of Arab nationals whose names the source writes in Arabic script.
     arabic_script: float = 0.3
-    # Per field name: {code or keyword in the code's labels: weight}; unlisted codes get
-    # the smallest listed weight, so nothing in the codelist is impossible.
+    # Per field name: {code, or lower-case keyword found in the code's labels: weight};
+    # unlisted codes share the smallest listed weight, so no code in the codelist is impossible.
     codes: dict[str, dict[str, float]] = field(default_factory=dict)
-    # Per field name: (fewest, most) days between the two dates of a date_order rule.
-    durations: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # Per count field: typical monthly value for the busiest row and share of a whole.
+    # Per integer field: {value: weight}, for values that cluster (contract lengths).
+    numbers: dict[str, dict[int, float]] = field(default_factory=dict)
+    # Per optional field: share of rows where the source leaves it empty (default 2%).
+    blank: dict[str, float] = field(default_factory=dict)
+    # Per identifier field: a str.format template for the row's number, as the source numbers.
+    id_templates: dict[str, str] = field(default_factory=dict)
+    # Count datasets: typical count in a busy row, and parts as shares of the whole.
     count_scale: float = 40.0
     part_shares: dict[str, float] = field(default_factory=dict)
 
@@ -87,9 +104,9 @@ PROFILES: dict[str, Profile] = {
             "SDN": 0.1, "JOR": 0.1, "LBN": 0.1, "SAU": 0.1, "QAT": 0.1,
         },
         male_share=0.6, ages=TRAVELLER_AGES, months=BORDER_MONTHS, arabic_script=0.25,
-        codes={"purpose": {"touris": 40, "famil": 25, "visit": 25, "business": 8, "affaire": 8,
-                           "medic": 8, "sant": 8, "work": 5, "travail": 5, "stud": 3,
-                           "etud": 3, "transit": 3, "other": 1, "autre": 1}},
+        blank={"document_number": 0.01, "birth_date": 0.01, "age": 0.01, "purpose": 0.05,
+               "country_of_residence": 0.02},
+        id_templates={"event_id": "EV{year}{n:09d}"},
     ),
     "residence_permits": Profile(
         nationalities={
@@ -98,11 +115,15 @@ PROFILES: dict[str, Profile] = {
             "COG": 2, "GAB": 2, "TCD": 2, "MRT": 2, "ESP": 2, "BEL": 2, "NGA": 1, "USA": 1,
             "RUS": 1, "UKR": 1, "GBR": 1, "PSE": 1, "JOR": 0.5, "IRQ": 0.5, "COD": 1,
         },
-        male_share=0.6, ages=RESIDENT_AGES, months=ACADEMIC_MONTHS,
-        codes={"permit_type": {"temp": 60, "study": 25, "etud": 25, "student": 25,
-                               "ordinary": 60, "ordinaire": 60, "perm": 8, "privil": 6,
-                               "family": 10, "famil": 10}},
-        durations={"expiry_date": (364, 365), "valid_until": (364, 365)},
+        male_share=0.6, ages=RESIDENT_AGES, months=ACADEMIC_MONTHS, arabic_script=0.4,
+        codes={"application_type": {"FIRST": 35, "RENEWAL": 55, "REPLACEMENT": 5, "CHANGE": 5},
+               "permit_type": {"TEMPORARY": 70, "ORDINARY": 15, "RECEIPT": 12, "OTHER": 3},
+               "residence_reason": {"EDUCATION": 28, "EMPLOYMENT": 27, "FAMILY": 20, "SELF_EMPLOYMENT": 5,
+                                    "INVESTMENT": 3, "RETIREMENT": 8, "HUMANITARIAN": 4, "OTHER": 5},
+               "permit_status": {"VALID": 88, "WITHDRAWN": 1, "CANCELLED": 2},
+               "governorate_of_residence": GOVERNORATE_FOREIGNERS},
+        blank={"application_type": 0.05, "residence_reason": 0.04, "permit_status": 0.1},
+        id_templates={"permit_number": "CS/{year}/{n:07d}"},
     ),
     "work_permits": Profile(
         nationalities={
@@ -110,13 +131,15 @@ PROFILES: dict[str, Profile] = {
             "CIV": 6, "CMR": 4, "SEN": 3, "ESP": 3, "BEL": 3, "EGY": 3, "SYR": 2, "IND": 2,
             "GBR": 2, "USA": 2, "JOR": 1, "PAK": 1, "BGD": 1, "PRT": 1, "NLD": 1, "RUS": 1,
         },
-        male_share=0.78, ages=WORKER_AGES, months=FLAT_MONTHS,
-        codes={"economic_sector": {"manufactur": 25, "industr": 25, "construct": 15, "btp": 15,
-                                   "energ": 6, "mining": 4, "minier": 4, "trade": 8,
-                                   "commerce": 8, "ict": 8, "inform": 8, "educat": 6,
-                                   "enseign": 6, "health": 6, "sante": 6, "hotel": 6,
-                                   "touris": 6, "agric": 4, "financ": 4}},
-        durations={"expiry_date": (364, 730), "valid_until": (364, 730)},
+        male_share=0.78, ages=WORKER_AGES, months=FLAT_MONTHS, arabic_script=0.3,
+        codes={"application_type": {"FIRST": 50, "RENEWAL": 45, "REPLACEMENT": 2, "CHANGE": 3},
+               "permit_type": {"FIXED_TERM": 60, "EXPORT_DECLARATION": 20, "SECONDMENT": 8, "SEASONAL": 3,
+                               "TRAINEESHIP": 4, "SELF_EMPLOYED": 3, "OTHER": 2},
+               "sector": {"C": 30, "F": 12, "J": 10, "M": 10, "G": 8, "I": 6, "B": 5, "D": 5, "K": 4,
+                          "P": 4, "Q": 3, "U": 3},
+               "employer_governorate": GOVERNORATE_FOREIGNERS},
+        blank={"occupation": 0.05, "occupation_code": 0.15},
+        id_templates={"permit_number": "CT-{year}-{n:06d}"},
     ),
     "placements_abroad": Profile(
         nationalities={"TUN": 100},
@@ -124,25 +147,34 @@ PROFILES: dict[str, Profile] = {
         codes={"destination_country": {"SAU": 15, "QAT": 15, "DEU": 16, "FRA": 12, "ITA": 8,
                                        "ARE": 8, "CAN": 6, "KWT": 4, "OMN": 3, "LBY": 4,
                                        "BHR": 2, "CHE": 2, "BEL": 2, "GBR": 2, "JPN": 0.5},
-               "economic_sector": {"health": 20, "sante": 20, "construct": 12, "btp": 12,
-                                   "educat": 10, "enseign": 10, "ict": 10, "inform": 10,
-                                   "hotel": 10, "touris": 10, "manufactur": 8, "industr": 8,
-                                   "agric": 6, "transport": 5}},
+               "sector": {"Q": 20, "F": 12, "P": 8, "J": 10, "I": 12, "C": 10, "A": 6, "H": 6,
+                          "T": 5, "G": 4, "M": 4},
+               "education_level": {"VOCATIONAL": 25, "UPPER_SECONDARY": 20, "BACHELOR": 18, "MASTER": 15,
+                                   "HIGHER": 6, "LOWER_SECONDARY": 8, "PRIMARY": 4, "DOCTORATE": 3,
+                                   "NONE": 1},
+               "placement_channel": {"ANETI": 35, "ATCT": 20, "PRIVATE_AGENCY": 35,
+                                     "BILATERAL_PROGRAMME": 8, "OTHER": 2}},
+        numbers={"contract_duration_months": {6: 8, 9: 3, 12: 35, 24: 30, 36: 15, 48: 3, 60: 4, 120: 0.5}},
+        blank={"national_id_number": 0.03, "education_level": 0.08, "occupation": 0.05,
+               "placement_channel": 0.03, "contract_duration_months": 0.1},
+        id_templates={"placement_id": "PL{year}/{n:06d}"},
     ),
     "consular_registrations": Profile(
         nationalities={"TUN": 100},
         male_share=0.55, ages=POPULATION_AGES, months=FLAT_MONTHS, arabic_script=0.4,
-        codes={"country_of_residence": TUNISIANS_ABROAD, "country": TUNISIANS_ABROAD,
-               "host_country": TUNISIANS_ABROAD},
+        codes={"country_of_residence": TUNISIANS_ABROAD},
+        blank={"national_id_number": 0.15, "occupation": 0.3, "governorate_of_origin": 0.1},
     ),
     "returnees": Profile(
         nationalities={"TUN": 100},
         male_share=0.9, ages=MIGRANT_AGES, months=FLAT_MONTHS, arabic_script=0.35,
-        codes={"country_of_return": {"ITA": 40, "DEU": 15, "FRA": 14, "BEL": 4, "CHE": 5,
-                                     "AUT": 3, "LBY": 10, "NLD": 2, "GBR": 1, "SWE": 1},
-               "return_type": {"forced": 50, "force": 50, "deport": 30, "expuls": 30,
-                               "voluntar": 30, "volontaire": 30, "assisted": 20,
-                               "aide": 20, "readmission": 25}},
+        codes={"country_of_return_from": {"ITA": 40, "DEU": 15, "FRA": 14, "BEL": 4, "CHE": 5,
+                                          "AUT": 3, "LBY": 10, "NLD": 2, "GBR": 1, "SWE": 1},
+               "return_type": {"FORCED": 35, "READMISSION": 20, "ASSISTED_VOLUNTARY": 20, "VOLUNTARY": 15,
+                               "REFUSED_ENTRY": 5, "EVACUATION": 3, "OTHER": 2},
+               "governorate_of_destination": GOVERNORATE_EMIGRATION},
+        blank={"national_id_number": 0.1, "governorate_of_destination": 0.05},
+        id_templates={"return_id": "RET-{year}-{n:06d}"},
     ),
     "asylum_refugees": Profile(
         nationalities={
@@ -151,10 +183,11 @@ PROFILES: dict[str, Profile] = {
             "BFA": 1, "SLE": 0.5, "LBY": 1,
         },
         male_share=0.68, ages=REFUGEE_AGES, months=FLAT_MONTHS, arabic_script=0.5,
-        codes={"protection_status": {"asylum": 45, "demandeur": 45, "seeker": 45,
-                                     "refugee": 40, "refugie": 40, "reject": 10,
-                                     "rejet": 10, "closed": 5}},
-        durations={"decision_date": (30, 400), "registration_date": (3, 200)},
+        codes={"protection_status": {"ASYLUM_SEEKER": 45, "REFUGEE": 35, "REJECTED": 6, "APPEAL": 4,
+                                     "CLOSED": 7, "RESETTLED": 3},
+               "governorate_of_residence": GOVERNORATE_REFUGEES},
+        blank={"nationality": 0.08, "arrival_date": 0.15, "governorate_of_residence": 0.05},
+        id_templates={"case_id": "TUN-{yy}C{n:05d}"},
     ),
     "interceptions": Profile(
         nationalities={
@@ -162,11 +195,12 @@ PROFILES: dict[str, Profile] = {
             "SYR": 2, "EGY": 2, "BGD": 2, "NGA": 2, "GMB": 1, "SLE": 1, "TCD": 1, "ERI": 0.5,
         },
         male_share=0.82, ages=MIGRANT_AGES, months=SEA_CROSSING_MONTHS,
-        codes={"governorate": GOVERNORATE_INTERCEPTIONS},
+        codes={"governorate": GOVERNORATE_INTERCEPTIONS,
+               "location_type": {"SEA": 70, "LAND": 27, "LAND_BORDER": 3}},
+        blank={"operations": 0.1, "women": 0.05, "minors": 0.05, "deaths": 0.3, "missing": 0.4},
         count_scale=60.0,
-        part_shares={"minors": 0.12, "women": 0.09, "females": 0.09, "female": 0.09,
-                     "unaccompanied_minors": 0.05, "deaths": 0.01, "dead": 0.01,
-                     "missing": 0.01, "boats": 0.04},
+        part_shares={"minors": 0.12, "women": 0.09, "operations": 0.04, "deaths": 0.004,
+                     "missing": 0.006},
     ),
 }
 
@@ -192,6 +226,17 @@ CROSSING_MODES = {
     "TUN": {"air": 62, "sea": 13, "land:LBY": 15, "land:DZA": 10},
     "EUROPE": {"air": 93, "sea": 7},
     "OTHER": {"air": 85, "sea": 3, "land:LBY": 8, "land:DZA": 4},
+}
+# Why people cross, by traveller group: Libyans come for care, Europeans on holiday, Tunisians
+# living abroad to see family; the return leg of a trip is often "back to residence".
+PURPOSES = {
+    "LBY": {"MEDICAL": 30, "TOURISM": 30, "FAMILY": 15, "BUSINESS": 15, "EMPLOYMENT": 4, "STUDY": 3},
+    "DZA": {"TOURISM": 65, "FAMILY": 15, "BUSINESS": 10, "MEDICAL": 5, "TRANSIT": 2},
+    "EUROPE": {"TOURISM": 82, "BUSINESS": 8, "FAMILY": 4, "RELIGIOUS": 2, "OFFICIAL": 1, "EMPLOYMENT": 2},
+    "TUN_ABROAD": {"FAMILY": 70, "TOURISM": 12, "BUSINESS": 5, "RESIDENCE": 10},
+    "TUN": {"TOURISM": 30, "BUSINESS": 20, "FAMILY": 15, "EMPLOYMENT": 12, "STUDY": 8, "MEDICAL": 4,
+            "RELIGIOUS": 4, "OFFICIAL": 2},
+    "OTHER": {"TOURISM": 40, "BUSINESS": 20, "EMPLOYMENT": 12, "STUDY": 10, "FAMILY": 8, "TRANSIT": 6},
 }
 EUROPE = frozenset("FRA DEU ITA GBR RUS BEL CHE POL CZE ESP NLD AUT UKR SWE NOR DNK FIN "
                    "PRT IRL LUX HUN ROU BGR GRC SVK SVN HRV SRB MLT".split())

@@ -80,16 +80,22 @@ LABELS = {
 # Codes outside ISO 3166-1 that travel documents and registers use (ICAO Doc 9303 and the
 # user-assigned XK* range). Kosovo carries the UN wording; "RKS" is its passports' code.
 SPECIAL = [
-    {"code": "XKX", "labels": {"ar": "كوسوفو (قرار مجلس الأمن 1244)", "fr": "Kosovo (RCSNU 1244)", "en": "Kosovo (UNSCR 1244)"},
+    {"code": "XKX",
+     "labels": {"ar": "كوسوفو (قرار مجلس الأمن 1244)", "fr": "Kosovo (RCSNU 1244)", "en": "Kosovo (UNSCR 1244)"},
      "aliases": ["XK", "RKS", "Kosovo", "كوسوفو"]},
-    {"code": "XXA", "labels": {"ar": "عديم الجنسية", "fr": "Apatride", "en": "Stateless"},
+    {"code": "XXA",
+     "labels": {"ar": "عديم الجنسية", "fr": "Apatride", "en": "Stateless"},
      "aliases": ["Stateless person", "Sans nationalité", "Apatride (personne)", "بدون جنسية", "عديمة الجنسية"]},
-    {"code": "XXB", "labels": {"ar": "لاجئ (اتفاقية 1951)", "fr": "Réfugié (Convention de 1951)", "en": "Refugee (1951 Convention)"},
+    {"code": "XXB",
+     "labels": {"ar": "لاجئ (اتفاقية 1951)", "fr": "Réfugié (Convention de 1951)", "en": "Refugee (1951 Convention)"},
      "aliases": []},
-    {"code": "XXC", "labels": {"ar": "لاجئ (صكوك أخرى)", "fr": "Réfugié (autres instruments)", "en": "Refugee (other instruments)"},
+    {"code": "XXC",
+     "labels": {"ar": "لاجئ (صكوك أخرى)", "fr": "Réfugié (autres instruments)", "en": "Refugee (other instruments)"},
      "aliases": []},
-    {"code": "XXX", "labels": {"ar": "جنسية غير معروفة", "fr": "Nationalité inconnue", "en": "Unknown nationality"},
-     "aliases": ["Unknown", "Unspecified", "Inconnue", "Inconnu", "Non déterminée", "غير معروف", "غير محدد", "غير معروفة"]},
+    {"code": "XXX",
+     "labels": {"ar": "جنسية غير معروفة", "fr": "Nationalité inconnue", "en": "Unknown nationality"},
+     "aliases": ["Unknown", "Unspecified", "Inconnue", "Inconnu", "Non déterminée",
+                 "غير معروف", "غير محدد", "غير معروفة"]},
 ]
 
 # Spellings met in Tunisian files: short and colloquial names, older names, nationality

@@ -1,0 +1,122 @@
+"""Who is asking, and whether they may: the current principal and the policy check every view makes.
+
+The principal lives in the session as plain values (username, institution, roles, unit) plus
+the login method. A login method — local accounts today, Keycloak over OpenID Connect later —
+only has to build a `Principal` and call `sign_in`; every view then asks
+`services.policy.decide` through `require` or `check`, never tests roles itself.
+"""
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from flask import abort, redirect, request, session, url_for
+
+from services.policy import Principal, Resource, decide
+
+from portal.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+SESSION_KEY = "principal"
+KEPT_ACROSS_LOGIN = ("lang",)  # what survives the session being cleared at login and logout
+
+
+def sign_in(principal: Principal, method: str) -> None:
+    """Start a fresh session for `principal` (a new session at login defeats session fixation)."""
+    kept = {k: session[k] for k in KEPT_ACROSS_LOGIN if k in session}
+    session.clear()
+    session.update(kept)
+    session[SESSION_KEY] = {
+        "username": principal.username,
+        "institution": principal.institution,
+        "roles": sorted(principal.roles),
+        "unit": getattr(principal, "unit", None),
+        "method": method,
+    }
+    session.permanent = True
+
+
+def sign_out() -> None:
+    kept = {k: session[k] for k in KEPT_ACROSS_LOGIN if k in session}
+    session.clear()
+    session.update(kept)
+
+
+def login_method() -> str | None:
+    data = session.get(SESSION_KEY)
+    return data.get("method") if isinstance(data, dict) else None
+
+
+def current_principal() -> Principal | None:
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    try:
+        extra = {"unit": data["unit"]} if data.get("unit") else {}
+        return Principal(username=data["username"], institution=data["institution"],
+                         roles=frozenset(data["roles"]), **extra)
+    except (KeyError, TypeError):
+        return None
+
+
+def own(kind: str) -> Resource:
+    """A resource of `kind` belonging to the principal's own institution: the default a view asks about."""
+    principal = current_principal()
+    return Resource(kind, institution=principal.institution if principal else None)
+
+
+def decision(action: str, resource: Resource | None = None):
+    principal = current_principal()
+    if principal is None:
+        return None
+    return decide(runtime().policies, principal, action, resource or own(action.split(".", 1)[0]))
+
+
+def can(action: str, resource: Resource | None = None) -> bool:
+    """For templates and views: whether to show a link or a button (the view still checks)."""
+    return bool(decision(action, resource))
+
+
+def check(action: str, resource: Resource | None = None) -> None:
+    """Abort with 403 unless the policy allows `action` on `resource`."""
+    answer = decision(action, resource)
+    if not answer:
+        principal = current_principal()
+        log.info("denied %s to %s on %s: %s", action, principal and principal.username, resource,
+                 getattr(answer, "reason", "not signed in"))
+        abort(403)
+
+
+def login_url():
+    target = request.full_path if request.query_string else request.path
+    return url_for("auth.login", next=target)
+
+
+def login_required(view):
+    """For views whose every part is gated separately (the home page)."""
+    @wraps(view)
+    def wrapped(**kwargs):
+        if current_principal() is None:
+            return redirect(login_url())
+        return view(**kwargs)
+    return wrapped
+
+
+def require(action: str, resource_fn=None):
+    """Decorate a view: signed in, and the policy allows `action` on the resource.
+
+    `resource_fn(**view_kwargs)` returns the Resource (and may abort 404 when the thing does not
+    exist); without it the resource is the principal's own institution's.
+    """
+    def decorator(view):
+        @wraps(view)
+        def wrapped(**kwargs):
+            if current_principal() is None:
+                return redirect(login_url())
+            resource = resource_fn(**kwargs) if resource_fn else None
+            check(action, resource)
+            return view(**kwargs)
+        wrapped.required_action = action  # read by tests and the route listing
+        return wrapped
+    return decorator

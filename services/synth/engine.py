@@ -1,0 +1,1259 @@
+"""The row generator: compiles one dataset definition into a stream of synthetic rows.
+
+Driven by the catalog: every field gets a producer chosen from its type, codelist, bounds and
+the dataset's rules; `profiles.py` and `names.py` add realism where they recognise a dataset,
+a field name or a code, and the catalog alone decides everything else. Clean rows satisfy
+every field constraint and row rule; messiness and errors are applied on top, each from its
+own random stream, so the same seed gives the same underlying records whatever the error
+rate or messiness (a file with errors differs from the clean one only in the rows recorded).
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import random
+import re
+import zlib
+from typing import Callable, Iterator
+
+from services.catalog import Catalog, Codelist, Dataset, Field, fold
+
+from . import names as N
+from . import profiles as P
+
+TABLE_BITS = 14
+ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+POOL_PER_GROUP = 2000       # shared persons per (nationality, sex): the cross-dataset pool
+SHARED_SHARE = 0.05         # share of persons drawn from the shared pool
+PENDING_LIMIT = 512         # second legs of trips waiting to be written: bounds memory
+UNKNOWN_CODES = ("Atlantis", "Narnia", "Wakanda", "ZZZ", "Xanadu", "99999")
+# Error kinds, named as the ingestion validator names the problem it reports.
+FIELD_ERROR_KINDS = ("required", "unknown_code", "bad_date", "above_max", "below_min", "too_long")
+RULE_ERROR_KINDS = ("date_order", "age_mismatch", "not_greater", "exit_before_entry")
+ERROR_KINDS = FIELD_ERROR_KINDS + RULE_ERROR_KINDS
+
+_END_WORDS = ("expir", "valid", "until", "end", "fin", "echeance", "deadline")
+_DATE_FIELD_KEYS = re.compile(r"birth|naissance")
+
+
+class Sampler:
+    """A discrete distribution drawn in O(1): values laid out in a table by their weights.
+
+    A table of 2**14 slots is faster than random.choices with cum_weights (one getrandbits
+    and an index instead of a bisect); every value with a positive weight keeps at least
+    one slot, so rare codes still occur in large files.
+    """
+
+    __slots__ = ("table", "bits")
+
+    def __init__(self, values, weights=None, bits: int = TABLE_BITS):
+        values = list(values)
+        if not values:
+            raise ValueError("nothing to sample from")
+        weights = list(weights) if weights is not None else [1.0] * len(values)
+        if sum(weights) <= 0:
+            weights = [1.0] * len(values)
+        size = 1 << bits
+        cum, total = [], 0.0
+        for w in weights:
+            total += max(w, 0.0)
+            cum.append(total)
+        table = [values[min(bisect.bisect_right(cum, (j + 0.5) * total / size), len(values) - 1)]
+                 for j in range(size)]
+        counts: dict[int, int] = {}
+        index = {id(v): i for i, v in enumerate(values)}
+        for v in table:
+            counts[index[id(v)]] = counts.get(index[id(v)], 0) + 1
+        for i, w in enumerate(weights):
+            if w > 0 and i not in counts:  # give a rare value the slot of the commonest one
+                commonest = max(counts, key=counts.get)
+                slot = table.index(values[commonest])
+                table[slot] = values[i]
+                counts[commonest] -= 1
+                counts[i] = 1
+        self.table, self.bits = table, bits
+
+    def draw(self, rng: random.Random):
+        return self.table[rng.getrandbits(self.bits)]
+
+
+def code_weights(codelist: Codelist, hints: dict[str, float] | None) -> list[float] | None:
+    """A weight per codelist item from hints keyed by code, or by keywords in code and labels.
+
+    Items the hints do not name share, together, at most 2% of the weight: rare but
+    possible. None when the hints name nothing in this codelist.
+    """
+    if not hints:
+        return None
+    exact = {fold(k): w for k, w in hints.items()}
+    # Lower-case hints are keywords looked for in codes and labels; upper-case ones are codes
+    # (a code like ITA must not match inside "Mauritania").
+    keys = sorted(((fold(k), w) for k, w in hints.items() if k == k.lower() and len(k) >= 3),
+                  key=lambda kw: -len(kw[0]))
+    weights: list[float | None] = []
+    for item in codelist.items:
+        code = fold(str(item["code"]))
+        w = exact.get(code)
+        if w is None and keys:
+            text = " ".join([code, *(fold(str(v)) for v in item["labels"].values())]).replace("_", " ")
+            w = next((w for k, w in keys if k in text), None)
+        weights.append(w)
+    named = [w for w in weights if w is not None]
+    if not named:
+        return None
+    unnamed = sum(1 for w in weights if w is None)
+    floor = min(min(named), 0.02 * sum(named)) / max(unnamed, 1)
+    return [w if w is not None else floor for w in weights]
+
+
+def age_bands(codelist: Codelist) -> list[tuple[int, int]]:
+    """(youngest, oldest) per item of an age-group codelist, from attributes or labels."""
+    out = []
+    for item in codelist.items:
+        attrs = item.get("attributes") or {}
+        lo, hi = attrs.get("min"), attrs.get("max")
+        if lo is None:
+            text = " ".join([str(item["code"]), str(item["labels"].get("en", ""))])
+            m = re.search(r"(\d+)\s*(?:-|–|to|_|à)\s*(\d+)", text)
+            if m:
+                lo, hi = int(m.group(1)), int(m.group(2))
+            elif (m := re.search(r"(\d+)\s*(?:\+|plus|and over|or more|_plus|ans et plus)", text, re.I)) \
+                    or (m := re.search(r"(?:ge|gte|over|>=?)\s*_?(\d+)", text, re.I)):
+                lo, hi = int(m.group(1)), 120
+            elif (m := re.search(r"(?:<|under|less than|lt_?)\s*(\d+)", text, re.I)):
+                lo, hi = 0, int(m.group(1)) - 1
+        out.append((int(lo) if lo is not None else 0, int(hi) if hi is not None else 120))
+    return out
+
+
+# -- person identifiers ------------------------------------------------------------------
+
+def _feistel_keys(seed: int) -> tuple[int, ...]:
+    return tuple(zlib.crc32(f"marsad-person/{seed}/{i}".encode()) for i in range(4))
+
+
+def person_number(n: int, keys: tuple[int, ...]) -> str:
+    """"P" + 10 digits: a keyed permutation of 0..10**10-1, so distinct n never collide and
+    the number reveals neither the order nor the dataset a person was made for."""
+    left, right = divmod(n, 100_000)
+    for k in keys:
+        f = ((right * 2654435761 + k) ^ (right >> 5) ^ (k >> 11)) * 40503 % 100_000
+        left, right = right, (left + f) % 100_000
+    return f"P{left * 100_000 + right:010d}"
+
+
+# Fixed slots keep person ids of different datasets apart; unknown datasets hash to one.
+_DATASET_SLOTS = ("border_crossings", "residence_permits", "work_permits", "placements_abroad",
+                  "consular_registrations", "returnees", "asylum_refugees", "interceptions")
+
+
+def _dataset_slot(code: str) -> int:
+    if code in _DATASET_SLOTS:
+        return _DATASET_SLOTS.index(code)
+    return len(_DATASET_SLOTS) + zlib.crc32(code.encode()) % (90 - len(_DATASET_SLOTS))
+
+
+def _nationality_number(code: str) -> int:
+    if len(code) == 3 and code.isalpha() and code.isascii():
+        a, b, c = (ord(ch) - 65 for ch in code.upper())
+        return (a * 26 + b) * 26 + c
+    return zlib.crc32(code.encode()) % 17576
+
+
+class Person:
+    __slots__ = ("pid", "nat", "male", "birth", "family", "given", "arabic", "doc", "group",
+                 "residence", "shared", "group_key", "cin")
+
+
+# -- dates --------------------------------------------------------------------------------
+
+def _islamic_holidays(year: int) -> list[tuple[int, str]]:
+    """(ordinal, "fitr" | "adha") of the Eids near `year`, to a day or two."""
+    out = []
+    for anchor, kind in ((P.EID_AL_FITR_2024, "fitr"), (P.EID_AL_ADHA_2024, "adha")):
+        base = dt.date(*anchor).toordinal()
+        k0 = round((year - 2024) * 365.2425 / P.LUNAR_YEAR_DAYS)
+        for k in range(k0 - 2, k0 + 3):
+            day = base + round(k * P.LUNAR_YEAR_DAYS)
+            if abs(dt.date.fromordinal(day).year - year) <= 1:
+                out.append((day, kind))
+    return out
+
+
+def day_sampler(year: int, lo: dt.date | None, hi: dt.date | None, months, eid: bool) -> Sampler:
+    """Days of `year` within [lo, hi], weighted by month (seasonality) and religious holidays."""
+    start = max(dt.date(year, 1, 1), lo or dt.date.min)
+    end = min(dt.date(year, 12, 31), hi or dt.date.max)
+    if start > end:
+        raise ValueError(f"year {year} is outside the field's allowed dates ({lo} to {hi})")
+    days = list(range(start.toordinal(), end.toordinal() + 1))
+    weights = []
+    holidays = _islamic_holidays(year) if eid else []
+    for o in days:
+        d = dt.date.fromordinal(o)
+        w = months[d.month - 1] / 30.0
+        for h, kind in holidays:  # people travel for the Eid, less during the Ramadan before it
+            if -3 <= o - h <= 4:
+                w *= 1.6 if kind == "fitr" else 1.5
+            elif kind == "fitr" and -29 <= o - h < -3:
+                w *= 0.88
+        weights.append(w)
+    return Sampler(days, weights)
+
+
+class DateText:
+    """Formats day ordinals, remembering what it has formatted (dates repeat a lot)."""
+
+    def __init__(self, style: str):
+        if style not in ("iso", "dmy"):
+            raise ValueError(f"date style must be iso or dmy, not {style!r}")
+        self.style = style
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, o: int) -> str:
+        s = self.cache.get(o)
+        if s is None:
+            d = dt.date.fromordinal(o)
+            s = d.isoformat() if self.style == "iso" else f"{d.day:02d}/{d.month:02d}/{d.year:04d}"
+            if len(self.cache) < 100_000:
+                self.cache[o] = s
+        return s
+
+
+_YMD: dict[int, tuple[int, int, int]] = {}
+
+
+def _ymd(o: int) -> tuple[int, int, int]:
+    t = _YMD.get(o)
+    if t is None:
+        d = dt.date.fromordinal(o)
+        t = (d.year, d.month, d.day)
+        if len(_YMD) < 200_000:
+            _YMD[o] = t
+    return t
+
+
+def age_at(birth: int, when: int) -> int:
+    by, bm, bd = _ymd(birth)
+    wy, wm, wd = _ymd(when)
+    return wy - by - ((wm, wd) < (bm, bd))
+
+
+def birth_for_age(rng: random.Random, age: int, when: int) -> int:
+    """A birth day such that the person is exactly `age` on day `when`."""
+    wy, wm, wd = _ymd(when)
+    try:
+        latest = dt.date(wy - age, wm, wd).toordinal()
+    except ValueError:  # 29 February
+        latest = dt.date(wy - age, 2, 28).toordinal()
+    try:
+        earliest = dt.date(wy - age - 1, wm, wd).toordinal() + 1
+    except ValueError:
+        earliest = dt.date(wy - age - 1, 3, 1).toordinal()
+    return earliest + int(rng.random() * (latest - earliest + 1))
+
+
+# -- the compiled dataset -----------------------------------------------------------------
+
+def _has(name: str, *words: str) -> bool:
+    return any(w in name for w in words)
+
+
+def person_role(f: Field) -> str | None:
+    """What a field holds about the person, judged from its name and type; None if nothing."""
+    n = f.name.lower()
+    if f.type == "string":
+        if "person" in n and _has(n, "id", "ident", "key"):
+            return "pid"
+        if _has(n, "national_id", "cin", "id_card", "identity_card"):
+            return "national_id"
+        if _has(n, "family_name", "surname", "last_name", "nom_famille") or n == "nom":
+            return "family"
+        if _has(n, "given_name", "first_name", "prenom", "forename"):
+            return "given"
+        if n in ("name", "full_name", "person_name") or n.endswith("full_name"):
+            return "full"
+        if "father" in n:
+            return "father"
+        if "mother" in n:
+            return "mother"
+        if _has(n, "document", "passport", "travel_doc"):
+            return "doc"
+    elif f.type == "code":
+        if f.codelist == "sex" or _has(n, "sex", "gender"):
+            return "sex"
+        if f.codelist == "countries":
+            if _has(n, "other", "second", "dual"):
+                return None
+            if _has(n, "nationality", "citizenship", "nationalite", "origin"):
+                return "nat"
+            if "residence" in n:
+                return "residence"
+            if "birth" in n:
+                return "birth_country"
+    elif f.type == "date" and _DATE_FIELD_KEYS.search(n):
+        return "birth"
+    elif f.type == "integer" and (n == "age" or n.endswith("_age") or n.startswith("age_")) and "group" not in n:
+        return "age"
+    return None
+
+
+class DatasetSynth:
+    """One dataset compiled for one (year, seed): yields typed records, then rows of text.
+
+    Typed records are dicts of field name -> value (dates as day ordinals, None for empty);
+    keys starting with "_" carry generation state and are never written.
+    """
+
+    def __init__(self, dataset: Dataset, catalog: Catalog, *, year: int, seed: int,
+                 messiness: float = 0.1, date_style: str = "iso", today: dt.date | None = None):
+        from .realism import HOOKS
+
+        self.dataset, self.catalog = dataset, catalog
+        self.year, self.seed = year, seed
+        self.messiness = messiness
+        self.today = today or dt.date.today()
+        self.today_ordinal = self.today.toordinal()
+        if year > self.today.year:
+            raise ValueError(f"year {year} is in the future")
+        self.profile = P.profile_for(dataset.code)
+        tag = f"marsad-synth/{seed}/{dataset.code}/{year}"
+        self.rng = random.Random(tag)
+        self.mess_rng = random.Random(tag + "/messiness")
+        self.err_rng = random.Random(tag + "/errors")
+        self.date_text = DateText(date_style)
+        self.other_date_text = DateText("dmy" if date_style == "iso" else "iso")
+        self.keys = _feistel_keys(seed)
+        self.slot = _dataset_slot(dataset.code)
+        self.fresh_persons = 0
+        self.used_shared: set[int] = set()
+        self.pool_cache: dict[tuple, tuple] = {}
+        self.sequence_templates: dict[str, str] = {}
+        self.fields = list(dataset.fields)
+        self.by_name = {f.name: f for f in self.fields}
+        self.names = [f.name for f in self.fields]
+        self.bounds = {f.name: f.bounds(self.today) for f in self.fields}
+        self._compile()
+        factory = HOOKS.get(dataset.code)
+        self.hook = factory(self) if factory else None
+
+    # ---- compilation: decide how each field is produced ---------------------------------
+
+    def codelist(self, name: str) -> Codelist:
+        return self.catalog.codelists[self.by_name[name].codelist]
+
+    def hinted_sampler(self, name: str, hints: dict | None = None) -> Sampler | None:
+        """A sampler for a code field from hints (the profile's by default), None without any."""
+        cl = self.codelist(name)
+        weights = code_weights(cl, hints if hints is not None else self.profile.codes.get(name))
+        return Sampler(cl.codes, weights) if weights else None
+
+    def code_of(self, name: str, spelling: str) -> str | None:
+        """The code a spelling stands for in a field's codelist (None if the field or code is absent)."""
+        f = self.by_name.get(name)
+        if f is None or f.type != "code":
+            return None
+        return self.catalog.codelists[f.codelist].resolve(spelling)
+
+    def _compile(self) -> None:
+        ds, by_name = self.dataset, self.by_name
+        self.rules = {kind: [r.params for r in ds.rules if r.kind == kind] for kind in
+                      ("date_order", "age_matches_birth_date", "exit_not_before_entry", "not_greater")}
+        self.sex_codes = self._sex_codes()
+
+        self.person_roles: dict[str, str] = {}
+        for f in self.fields:
+            role = person_role(f)
+            if role in ("residence", "birth_country") and f.name in self.profile.codes:
+                role = None  # the dataset says where these people live: its hint wins
+            if role:
+                self.person_roles[f.name] = role
+        roles = set(self.person_roles.values())
+        self.person_based = ds.unit != "count" and bool(roles & {"pid", "family", "given", "full", "birth", "doc"})
+
+        self._compile_dates()
+        age_rules = self.rules["age_matches_birth_date"]
+        self.age_rule = age_rules[0] if age_rules else None
+        ref = self.age_rule.get("reference") if self.age_rule else None
+        required_primary = [n for n in self.primary_dates if by_name[n].required]
+        if ref in by_name and by_name[ref].type == "date":
+            self.anchor = ref
+        else:
+            self.anchor = (required_primary or self.primary_dates or [None])[0]
+        # Age is computed where the validator computes it: at the rule's reference date, at
+        # today when the rule names none, at the dataset's main date when there is no rule.
+        if self.age_rule:
+            self.age_reference = ref if ref in by_name else None
+        else:
+            self.age_reference = self.anchor
+
+        trips = self.rules["exit_not_before_entry"]
+        self.trip = trips[0] if trips and self.person_based else None
+        if self.trip:
+            directions = self.catalog.codelists[by_name[self.trip["direction"]].codelist]
+            self.entry_code = directions.resolve("ENTRY") or directions.codes[0]
+            self.exit_code = directions.resolve("EXIT") or directions.codes[-1]
+
+        self._compile_persons()
+        self.post_samplers = self._border_post_samplers()
+
+        producers, counts, parts = [], [], []
+        for f in self.fields:
+            if f.name in self.person_roles and self.person_based:
+                continue
+            if f.type == "date":
+                continue
+            if self.trip and f.name == self.trip["direction"]:
+                continue  # set by the trip
+            if self.trip and f.name in self.post_samplers.get("_fields", ()):
+                continue  # chosen with the trip
+            produce = self._producer(f)
+            if produce is None:
+                continue  # numbered in file order
+            kind = getattr(produce, "kind", None)
+            (parts if kind == "part" else counts if kind == "count" else producers).append((f.name, produce))
+        self.producers = producers + counts + parts  # wholes before their parts
+        self.not_greater = [(r["part"], r["whole"]) for r in self.rules["not_greater"]
+                            if by_name[r["part"]].type in ("integer", "decimal")
+                            and by_name[r["whole"]].type in ("integer", "decimal")]
+        self.blanks = [(f.name, self.profile.blank.get(f.name, 0.02)) for f in self.fields
+                       if not f.required and f.name not in self.sequence_templates
+                       and self.person_roles.get(f.name) not in ("pid",)]
+        self.blanks = [(n, s) for n, s in self.blanks if s > 0]
+        self._compile_text()
+
+    def _compile_dates(self) -> None:
+        """Primary dates are drawn in the year; the others follow from them by a rule."""
+        by_name = self.by_name
+        self.derived: dict[str, tuple[str, int, int, int]] = {}  # field -> (source, sign, lo, hi)
+        for r in self.rules["date_order"]:
+            before, after = r["before"], r["after"]
+            if "birth" in (self.person_roles.get(before), self.person_roles.get(after)):
+                continue  # birth dates come from the person's age, always before the event
+            if by_name[before].type != "date" or by_name[after].type != "date":
+                continue
+            ends = _has(after.lower(), *_END_WORDS)
+            if (ends or (by_name[before].required and not by_name[after].required)) and after not in self.derived:
+                self.derived[after] = (before, +1, *((300, 730) if ends else self._after_gap(after)))
+            elif before not in self.derived:
+                self.derived[before] = (after, -1, *self._before_gap(before))
+        for name in list(self.derived):  # a cycle of rules: its fields become primary
+            seen, cur = set(), name
+            while cur in self.derived and cur not in seen:
+                seen.add(cur)
+                cur = self.derived[cur][0]
+            if cur in seen:
+                del self.derived[name]
+        self.primary_dates = [f.name for f in self.fields if f.type == "date" and f.name not in self.derived
+                              and self.person_roles.get(f.name) != "birth"]
+        self.derived_order = []
+        pending = dict(self.derived)
+        while pending:
+            for k in [k for k, v in pending.items() if v[0] not in pending]:
+                self.derived_order.append((k, *pending.pop(k)))
+        months = self.profile.months
+        self.day_samplers = {}
+        for name in self.primary_dates:
+            lo, hi = self.bounds[name]
+            if self.dataset.unit == "count" or _has(name.lower(), "month", "period", "mois"):
+                self.day_samplers[name] = self._month_sampler(lo, hi)
+            else:
+                self.day_samplers[name] = day_sampler(self.year, lo, hi, months, months is P.BORDER_MONTHS)
+
+    @staticmethod
+    def _before_gap(name: str) -> tuple[int, int]:
+        n = name.lower()
+        if _has(n, "arriv", "entry", "entree"):
+            return (5, 600)
+        if _has(n, "applic", "demande", "request", "submi", "depot"):
+            return (10, 120)
+        if _has(n, "regist", "enregist"):
+            return (3, 200)
+        return (1, 180)
+
+    @staticmethod
+    def _after_gap(name: str) -> tuple[int, int]:
+        n = name.lower()
+        if _has(n, "decision"):
+            return (20, 300)
+        if _has(n, "exit", "depart", "return", "sortie"):
+            return (1, 60)
+        return (1, 180)
+
+    def _month_sampler(self, lo, hi) -> Sampler:
+        days, weights = [], []
+        for m in range(1, 13):
+            d = dt.date(self.year, m, 1)
+            if (lo is None or d >= lo) and (hi is None or d <= hi):
+                days.append(d.toordinal())
+                weights.append(self.profile.months[m - 1])
+        if not days:
+            raise ValueError(f"year {self.year} is outside the allowed dates ({lo} to {hi})")
+        return Sampler(days, weights)
+
+    def _compile_persons(self) -> None:
+        by_name = self.by_name
+        nat_field = next((by_name[n] for n, r in self.person_roles.items() if r == "nat"), None)
+        countries = self.catalog.codelists.get(nat_field.codelist if nat_field else "countries")
+        hints = self.profile.nationalities or P.DEFAULT.nationalities
+        if countries:
+            self.nat_sampler = Sampler(countries.codes, code_weights(countries, hints))
+            self.country_codes = set(countries.codes)
+        else:
+            self.nat_sampler = Sampler(sorted(hints), [hints[k] for k in sorted(hints)])
+            self.country_codes = set(hints)
+        ages = [0.0] * 121
+        for lo_age, hi_age, w in self.profile.ages:
+            for a in range(lo_age, hi_age + 1):
+                ages[a] += w / (hi_age - lo_age + 1)
+        for name, role in self.person_roles.items():
+            if role == "age":
+                amin, amax = self.bounds[name]
+                for a in range(121):
+                    if (amin is not None and a < amin) or (amax is not None and a > amax):
+                        ages[a] = 0.0
+        self.age_sampler = Sampler(range(121), ages)
+        self.abroad_sampler = self._country_sampler(P.TUNISIANS_ABROAD)
+
+    def _country_sampler(self, hints: dict) -> Sampler:
+        codes = [c for c in sorted(hints) if c in self.country_codes] or sorted(self.country_codes) or sorted(hints)
+        return Sampler(codes, [hints.get(c, 1.0) for c in codes])
+
+    def _sex_codes(self) -> dict[bool, str]:
+        cl = self.catalog.codelists.get("sex")
+        if not cl:
+            return {True: "M", False: "F"}
+        male = cl.resolve("M") or cl.resolve("Male") or cl.codes[0]
+        female = cl.resolve("F") or cl.resolve("Female") or cl.codes[min(1, len(cl.codes) - 1)]
+        return {True: male, False: female}
+
+    def _border_post_samplers(self) -> dict:
+        """Per crossing mode ("air", "sea", "land:LBY"...), a sampler of posts weighted by traffic."""
+        fields = [f for f in self.fields if f.type == "code" and (f.codelist == "border_posts" or "border_post" in f.name)]
+        if not fields:
+            return {}
+        cl = self.catalog.codelists[fields[0].codelist]
+        traffic = code_weights(cl, P.BORDER_POST_TRAFFIC) or [1.0] * len(cl.codes)
+        out: dict = {"_fields": tuple(f.name for f in fields), "_all": Sampler(cl.codes, traffic)}
+        modes: dict[str, tuple[list, list]] = {}
+        for item, w in zip(cl.items, traffic):
+            attrs = item.get("attributes") or {}
+            kind = str(attrs.get("type", "")).lower()
+            if kind == "land":
+                key = f"land:{attrs.get('neighbour') or attrs.get('neighbor') or ''}"
+            elif kind in ("air", "sea"):
+                key = kind
+            else:
+                continue
+            modes.setdefault(key, ([], []))
+            modes[key][0].append(item["code"])
+            modes[key][1].append(w)
+        for key, (codes, weights) in modes.items():
+            out[key] = Sampler(codes, weights)
+        out["_modes"] = {}  # per traveller group: the crossing modes this codelist has
+        for group, shares in P.CROSSING_MODES.items():
+            present = [(m, w) for m, w in shares.items() if m in out and w > 0]
+            if present:
+                out["_modes"][group] = Sampler([m for m, _ in present], [w for _, w in present])
+        return out
+
+    # ---- producers for fields no person role covers ----------------------------------------
+
+    def _producer(self, f: Field):
+        """A function (record, person) -> typed value; None for identifiers numbered in file order."""
+        rng = self.rng
+        n = f.name.lower()
+        if f.type == "code":
+            cl = self.catalog.codelists[f.codelist]
+            hinted = self.hinted_sampler(f.name)
+            if hinted is not None:
+                return lambda rec, p: hinted.draw(rng)
+            if f.codelist == "sex":
+                male_share, codes = self.profile.male_share, self.sex_codes
+                return lambda rec, p: codes[rng.random() < male_share]
+            if f.codelist == "countries":
+                if _has(n, "other", "second", "dual"):
+                    sampler = self.abroad_sampler
+                    return lambda rec, p: sampler.draw(rng)
+                if self.person_based and _has(n, "destination", "host", "return", "from", "provenance"):
+                    sampler = self.abroad_sampler
+                    return lambda rec, p: sampler.draw(rng)
+                sampler = self.nat_sampler
+                return lambda rec, p: sampler.draw(rng)
+            if f.name in self.post_samplers.get("_fields", ()):
+                sampler = self.post_samplers["_all"]
+                return lambda rec, p: sampler.draw(rng)
+            if f.codelist == "governorates":
+                sampler = Sampler(cl.codes, code_weights(cl, P.GOVERNORATE_POPULATION))
+                return lambda rec, p: sampler.draw(rng)
+            if (f.codelist or "").startswith("age") or "age_group" in n:
+                return self._age_group_producer(f)
+            sampler = Sampler(cl.codes)
+            return lambda rec, p: sampler.draw(rng)
+        if f.type == "string":
+            return self._string_producer(f)
+        if f.type in ("integer", "decimal"):
+            return self._number_producer(f)
+        if f.type == "boolean":
+            if "minor" in n:
+                return lambda rec, p: self._age_of(rec, p) < 18 if p is not None else rng.random() < 0.1
+            share = 0.05 if _has(n, "unaccompanied", "deceased", "dead") else 0.2
+            return lambda rec, p: rng.random() < share
+        raise ValueError(f"no producer for type {f.type}")
+
+    def _age_of(self, rec, p) -> int:
+        when = rec.get(self.anchor) if self.anchor else None
+        return age_at(p.birth, when or self.today_ordinal)
+
+    def _age_group_producer(self, f: Field):
+        cl = self.catalog.codelists[f.codelist]
+        bands = age_bands(cl)
+        by_age = []
+        for a in range(121):
+            by_age.append(next((c for c, (lo, hi) in zip(cl.codes, bands) if lo <= a <= hi), cl.codes[-1]))
+        rng, ages = self.rng, self.age_sampler
+
+        def produce(rec, p):
+            return by_age[min(self._age_of(rec, p), 120)] if p is not None else by_age[ages.draw(rng)]
+
+        return produce
+
+    def _string_producer(self, f: Field):
+        rng = self.rng
+        n = f.name.lower()
+        limit = f.max_length or 200
+        pattern = re.compile(f.pattern) if f.pattern else None
+
+        def fits(s: str) -> bool:
+            return len(s) <= limit and (pattern is None or pattern.fullmatch(s) is not None)
+
+        def pick(pool):
+            pool = [s for s in pool if fits(s)] or [pool[0][:limit]]
+            return lambda rec, p: pool[int(rng.random() * len(pool))]
+
+        if _has(n, "occupation", "profession", "job", "metier") and _has(n, "code", "isco", "citp"):
+            def isco(rec, p):
+                occ = rec.get("_occupation") or N.OCCUPATIONS[int(rng.random() * len(N.OCCUPATIONS))]
+                return occ[2] if occ[2] and fits(occ[2]) else None
+            return isco
+        if _has(n, "occupation", "profession", "job", "metier", "poste"):
+            return self._occupation_producer(fits)
+        if "consul" in n:
+            return self._consulate_producer(pick)
+        if _has(n, "assist", "organis", "partner", "partenaire"):
+            return pick(list(N.ASSISTING_ORGANISATIONS))
+        if _has(n, "_id", "number", "_no", "reference", "_ref") or n in ("id", "ref", "no") or pattern:
+            prefix = "".join(w[0] for w in self.dataset.code.split("_")).upper()
+            candidates = [self.profile.id_templates.get(f.name), prefix + "-{year}-{n:07d}",
+                          prefix + "{year}{n:07d}", "{n:0%dd}" % min(limit, 10), prefix + "{n:06d}"]
+            for template in filter(None, candidates):
+                sample = [template.format(n=k, year=self.year, yy=self.year % 100) for k in (1, 99_999)]
+                if all(fits(s) for s in sample):
+                    self.sequence_templates[f.name] = template
+                    return None
+            letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            return lambda rec, p: "".join(letters[rng.getrandbits(4)] for _ in range(min(limit, 8)))
+        if _has(n, "employer", "company", "enterprise", "entreprise", "firm"):
+            return pick([lat for lat, _ in N.EMPLOYERS])
+        if _has(n, "city", "place", "town", "lieu", "ville", "address", "adresse", "locality"):
+            return pick([lat for lat, _ in N.CITIES] + [ar for _, ar in N.CITIES if ar])
+        if _has(n, "remark", "comment", "note", "observation"):
+            return pick(["RAS", "néant", "-"])
+        return pick(["nord", "sud", "centre", "est", "ouest", "alpha", "beta"])
+
+    def _occupation_producer(self, fits):
+        """Occupations plausible for the row's economic sector, in the person's script; the
+        chosen entry is kept on the record so an occupation code can agree with it."""
+        rng = self.rng
+        sector_field = next((f.name for f in self.fields if f.type == "code" and _has(f.name.lower(), "sector", "secteur")), None)
+        by_sector: dict[str, list] = {}
+        for occ in N.OCCUPATIONS:
+            for letter in occ[3]:
+                by_sector.setdefault(letter, []).append(occ)
+        workers = [o for o in N.OCCUPATIONS if o[2]]
+
+        def occupation(rec, p):
+            pool = by_sector.get(rec.get(sector_field) or "") or workers
+            occ = pool[int(rng.random() * len(pool))]
+            rec["_occupation"] = occ
+            text = occ[1] if p is not None and p.arabic else occ[0]
+            return text if fits(text) else None
+
+        return occupation
+
+    def _consulate_producer(self, pick):
+        """The consular post in the person's country of residence, as the register names it."""
+        rng = self.rng
+        country_field = next((f.name for f in self.fields if f.type == "code" and f.codelist == "countries"
+                              and "residence" in f.name), None)
+        fallback = pick([c for cities in N.CONSULATES.values() for c in cities])
+
+        def consulate(rec, p):
+            cities = N.CONSULATES.get(rec.get(country_field) or "")
+            return cities[int(rng.random() * len(cities))] if cities else fallback(rec, p)
+
+        return consulate
+
+    def _number_producer(self, f: Field):
+        rng = self.rng
+        n = f.name.lower()
+        integer = f.type == "integer"
+        lo, hi = self.bounds[f.name]
+        as_type = (lambda v: v) if integer else float
+
+        def within(v):
+            if lo is not None and v < lo:
+                v = lo
+            if hi is not None and v > hi:
+                v = hi
+            return v
+
+        values = self.profile.numbers.get(f.name)
+        if values:
+            ok = [(v, w) for v, w in sorted(values.items()) if within(v) == v]
+            sampler = Sampler([as_type(v) for v, _ in ok], [w for _, w in ok])
+            return lambda rec, p: sampler.draw(rng)
+        if n == "year" or n.endswith("_year"):
+            year = within(self.year)
+            return lambda rec, p: year
+        if n == "month" or n.endswith("_month"):
+            sampler = Sampler(range(1, 13), self.profile.months)
+            return lambda rec, p: sampler.draw(rng)
+        whole = next((r["whole"] for r in self.rules["not_greater"] if r["part"] == f.name), None)
+        share = self.profile.part_shares.get(f.name)
+        if whole is None and share is not None:  # a part the rules do not name (operations, deaths)
+            whole = next((x.name for x in self.fields if x.type == f.type and x.required and x.name != f.name), None)
+        if whole is not None:
+            share = share if share is not None else 0.15
+
+            def part(rec, p):
+                w = rec.get(whole) or 0
+                v = round(w * share * (0.3 + 1.4 * rng.random()))
+                if share < 0.1 and w and v == 0 and rng.random() < share * 20:
+                    v = 1  # rare events (deaths, operations) still happen in small groups
+                return as_type(within(min(v, int(w))))
+            part.kind = "part"
+            return part
+        if self.dataset.unit == "count" or _has(n, "count", "persons", "total", "number_of", "nb_"):
+            return self._count_producer(f, within, as_type)
+        low = lo if lo is not None else 0
+        high = hi if hi is not None else low + (100 if integer else 10_000)
+        if integer:
+            if _has(n, "duration", "days", "jours"):
+                high = min(high, max(low, 365))
+            low, high = int(math.ceil(low)), int(math.floor(high))
+            return lambda rec, p: rng.randint(low, high)
+        return lambda rec, p: round(low + (high - low) * rng.random() ** 2, 2)
+
+    def _count_producer(self, f: Field, within, as_type):
+        """Counts grow with the season and with how common the row's codes are (Sfax more than
+        Tozeur), with log-normal noise: aggregate tables look like this."""
+        rng = self.rng
+        scale = self.profile.count_scale
+        months = self.profile.months
+        month_mean = sum(months) / 12.0
+        date_field = self.primary_dates[0] if self.primary_dates else None
+        relative = []  # (code field, {code: weight relative to the commonest})
+        for x in self.fields:
+            hints = self.profile.codes.get(x.name) or (self.profile.nationalities if person_role(x) == "nat" else None)
+            if x.type == "code" and hints:
+                cl = self.catalog.codelists[x.codelist]
+                weights = code_weights(cl, hints)
+                if weights:
+                    top = max(weights)
+                    relative.append((x.name, {c: w / top for c, w in zip(cl.codes, weights)}))
+
+        def count(rec, p):
+            factor = 1.0
+            if date_field and rec.get(date_field):
+                factor = months[_ymd(rec[date_field])[1] - 1] / month_mean
+            for name, rel in relative:
+                factor *= 0.15 + rel.get(rec.get(name), 0.0) ** 0.5
+            return as_type(within(round(scale * factor * math.exp(rng.gauss(0, 0.6)))))
+
+        count.kind = "count"
+        return count
+
+    # ---- persons -----------------------------------------------------------------------
+
+    @staticmethod
+    def group_of(nat: str, residence: str | None) -> str:
+        if nat == "TUN":
+            return "TUN" if residence in (None, "TUN") else "TUN_ABROAD"
+        if nat in ("LBY", "DZA"):
+            return nat
+        return "EUROPE" if nat in P.EUROPE else "OTHER"
+
+    @staticmethod
+    def _name_parts(rng: random.Random, nat: str, male: bool):
+        group = N.GROUPS[N.NATIONALITY_GROUP.get(nat, N.DEFAULT_GROUP)]
+        fam = group["family"][int(rng.random() * len(group["family"]))]
+        given_list = group["male" if male else "female"]
+        return group, fam, given_list[int(rng.random() * len(given_list))]
+
+    @staticmethod
+    def _doc_number(rng: random.Random, nat: str) -> str:
+        letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+        r = rng.getrandbits(48)
+        if nat == "TUN":
+            return f"{letters[r % 23]}{(r >> 5) % 1_000_000:06d}"
+        if nat == "FRA":
+            return f"{(r >> 30) % 100:02d}{letters[r % 23]}{letters[(r >> 5) % 23]}{(r >> 10) % 100_000:05d}"
+        return f"{letters[r % 23]}{letters[(r >> 5) % 23]}{(r >> 10) % 10_000_000:07d}"
+
+    @staticmethod
+    def _cin(rng: random.Random) -> str:
+        # Tunisian identity card numbers: 8 digits, the older ones starting with 0
+        return f"{rng.choice('00011')}{rng.getrandbits(24) % 10_000_000:07d}"
+
+    def new_person(self, anchor: int | None) -> Person:
+        rng = self.rng
+        p = Person()
+        nat = self.nat_sampler.draw(rng)
+        male = rng.random() < self.profile.male_share
+        when = anchor or dt.date(self.year, 7, 1).toordinal()
+        age = self.age_sampler.draw(rng)
+        p.nat, p.male, p.shared = nat, male, False
+        if 18 <= age <= 64 and rng.random() < SHARED_SHARE:
+            shared = self._shared_person(nat, male, when)
+            if shared is not None:
+                p.pid, p.birth, p.family, p.given, p.doc, p.cin, p.group = shared
+                p.shared = True
+        if not p.shared:
+            p.pid = person_number(1_000_000_000 + self.slot * 100_000_000 + self.fresh_persons, self.keys)
+            self.fresh_persons += 1
+            p.birth = birth_for_age(rng, age, when)
+            p.group, p.family, p.given = self._name_parts(rng, nat, male)
+            p.doc = self._doc_number(rng, nat)
+            p.cin = self._cin(rng)
+        p.arabic = nat in P.ARAB and rng.random() < self.profile.arabic_script
+        if nat == "TUN":
+            p.residence = "TUN" if rng.random() < 0.55 else self.abroad_sampler.draw(rng)
+        elif nat == "LBY" or rng.random() < 0.92:
+            p.residence = nat
+        else:  # Africans and Maghrebis living in Europe
+            p.residence = ("FRA", "ITA", "DEU", "BEL")[rng.getrandbits(2)]
+        if p.residence not in self.country_codes and self.country_codes:
+            p.residence = nat if nat in self.country_codes else self.nat_sampler.draw(rng)
+        p.group_key = self.group_of(nat, p.residence)
+        return p
+
+    def _shared_person(self, nat: str, male: bool, when: int):
+        """A person from the pool every dataset of this seed draws from: same id, names, birth
+        date and documents wherever they appear, so record linkage has true matches to find."""
+        k = self.rng.randrange(POOL_PER_GROUP)
+        n = (_nationality_number(nat) * 2 + male) * POOL_PER_GROUP + k
+        if n in self.used_shared:  # once per file: a second trip could interleave with the first
+            return None
+        key = (nat, male, k)
+        hit = self.pool_cache.get(key)
+        if hit is None:
+            prng = random.Random(f"marsad-person/{self.seed}/{nat}/{int(male)}/{k}")
+            birth = dt.date(1955, 1, 1).toordinal() + prng.randrange(365 * 50)
+            group, fam, given = self._name_parts(prng, nat, male)
+            hit = (person_number(n, self.keys), birth, fam, given, self._doc_number(prng, nat),
+                   self._cin(prng), group)
+            if len(self.pool_cache) > 20_000:
+                self.pool_cache.clear()
+            self.pool_cache[key] = hit
+        if not 18 <= age_at(hit[1], when) <= 70:
+            return None
+        self.used_shared.add(n)
+        return hit
+
+    def person_value(self, role: str, p: Person, rec: dict):
+        if role == "pid":
+            return p.pid
+        if role in ("family", "given", "full"):
+            fam = p.family[1] if p.arabic and p.family[1] else p.family[0]
+            if not p.arabic and not p.male:
+                fam = N.feminine(p.group, fam)
+            given = p.given[1] if p.arabic and p.given[1] else p.given[0]
+            return fam if role == "family" else given if role == "given" else f"{given} {fam}"
+        if role in ("father", "mother"):
+            names = p.group["male" if role == "father" else "female"]
+            lat, ar = names[int(self.rng.random() * len(names))]
+            return ar if p.arabic and ar else lat
+        if role == "doc":
+            return p.doc
+        if role == "national_id":
+            return p.cin
+        if role == "sex":
+            return self.sex_codes[p.male]
+        if role == "birth":
+            return p.birth
+        if role == "age":
+            ref = rec.get(self.age_reference) if self.age_reference else None
+            return age_at(p.birth, ref or self.today_ordinal)
+        if role == "nat":
+            return p.nat
+        if role == "residence":
+            return p.residence
+        if role == "birth_country":
+            return p.nat if p.nat == "TUN" or self.rng.random() < 0.93 else p.residence
+        raise KeyError(role)
+
+    # ---- records -------------------------------------------------------------------------
+
+    def _dates(self, rec: dict) -> None:
+        rng = self.rng
+        for name, sampler in self.day_samplers.items():
+            rec[name] = sampler.draw(rng)
+        for name, source, sign, lo, hi in self.derived_order:
+            base = rec.get(source)
+            rec[name] = None if base is None else base + sign * rng.randint(lo, hi)
+
+    def _fill(self, rec: dict, p: Person | None) -> dict:
+        if p is not None:
+            for name, role in self.person_roles.items():
+                rec[name] = self.person_value(role, p, rec)
+        for name, produce in self.producers:
+            rec[name] = produce(rec, p)
+        if self.hook:
+            self.hook(rec, p)
+        return rec
+
+    def _blank(self, rec: dict) -> None:
+        """Optional values the source left empty."""
+        random_ = self.rng.random
+        for name, share in self.blanks:
+            if random_() < share:
+                rec[name] = None
+
+    def _repair(self, rec: dict) -> None:
+        """Make derived values obey bounds and rules: a clean record must be valid."""
+        for name, *_ in self.derived_order:
+            v = rec.get(name)
+            if v is not None:
+                lo, hi = self.bounds[name]
+                if hi is not None and v > hi.toordinal():
+                    rec[name] = hi.toordinal()
+                if lo is not None and v < lo.toordinal():
+                    rec[name] = lo.toordinal()
+        for r in self.rules["date_order"]:
+            b, a = rec.get(r["before"]), rec.get(r["after"])
+            if b is not None and a is not None and a < b:
+                if r["before"] in self.derived:
+                    rec[r["before"]] = a
+                else:
+                    rec[r["after"]] = b
+        for part, whole in self.not_greater:
+            if rec.get(part) is not None and rec.get(whole) is not None and rec[part] > rec[whole]:
+                rec[part] = rec[whole]
+
+    def records(self, rows: int) -> Iterator[dict]:
+        """Typed records in file order; constant memory."""
+        if self.trip:
+            yield from self._trip_records(rows)
+            return
+        for _ in range(rows):
+            rec: dict = {}
+            self._dates(rec)
+            p = self.new_person(rec.get(self.anchor) if self.anchor else None) if self.person_based else None
+            self._fill(rec, p)
+            self._blank(rec)
+            self._repair(rec)
+            yield rec
+
+    def _trip_records(self, rows: int) -> Iterator[dict]:
+        """Entries and exits of the same person. A trip's second leg waits in a bounded buffer
+        and comes out further down the file, as in an export of the border system; residents
+        leave first and come back, visitors come first and leave, so every person's crossings
+        alternate and the exit-not-before-entry check holds on clean data."""
+        rng = self.rng
+        date_field, dir_field = self.trip["date"], self.trip["direction"]
+        hi = self.bounds[date_field][1]
+        last = min(dt.date(self.year, 12, 31), hi or dt.date.max).toordinal()
+        posts = self.post_samplers
+        post_fields = posts.get("_fields", ())
+        age_fields = [n for n, r in self.person_roles.items() if r == "age"]
+        residence = self.code_of(next((f.name for f in self.fields if f.type == "code"
+                                       and f.codelist == "travel_purposes"), ""), "RESIDENCE")
+        purpose_field = next((f.name for f in self.fields if f.type == "code" and f.codelist == "travel_purposes"), None)
+        pending: list[dict] = []
+        emitted = 0
+        while emitted < rows:
+            remaining = rows - emitted
+            if pending and (remaining <= len(pending) or len(pending) >= PENDING_LIMIT or rng.random() < 0.45):
+                i = rng.randrange(len(pending))
+                pending[i], pending[-1] = pending[-1], pending[i]
+                yield pending.pop()
+                emitted += 1
+                continue
+            rec: dict = {}
+            self._dates(rec)
+            day = rec.get(date_field) or dt.date(self.year, 7, 1).toordinal()
+            p = self.new_person(day)
+            self._fill(rec, p)
+            group = p.group_key
+            mode = None
+            if posts:
+                modes = posts["_modes"].get(group) or posts["_modes"].get("OTHER")
+                mode = modes.draw(rng) if modes else None
+                for name in post_fields:
+                    rec[name] = (posts.get(mode) or posts["_all"]).draw(rng)
+            first, second = (self.exit_code, self.entry_code) if group == "TUN" else (self.entry_code, self.exit_code)
+            rec[dir_field] = rec["_first_leg"] = first
+            stay = self._stay(group)
+            if stay is not None and day + stay <= last and remaining - 1 > len(pending):
+                leg = dict(rec)
+                leg[date_field] = day + stay
+                leg[dir_field] = second
+                leg["_second_leg"] = True
+                if not (mode or "").startswith("land") and rng.random() < 0.3:
+                    for name in post_fields:  # flying back from another airport
+                        leg[name] = (posts.get(mode) or posts["_all"]).draw(rng)
+                for name in age_fields:
+                    leg[name] = self.person_value("age", p, leg)
+                if residence and purpose_field and group in ("TUN", "TUN_ABROAD") and rng.random() < 0.6:
+                    leg[purpose_field] = residence  # going home
+                self._blank(leg)
+                rec["_leg"] = leg
+                pending.append(leg)
+            self._blank(rec)
+            yield rec
+            emitted += 1
+
+    def _stay(self, group: str) -> int | None:
+        """Days between the two legs of a trip, or None for a crossing whose other leg falls
+        outside the file (before or after the year)."""
+        rng = self.rng
+        if rng.random() < 0.12:
+            return None
+        if group == "TUN":
+            return 2 + int(rng.expovariate(1 / 9))
+        if group == "TUN_ABROAD":
+            return 10 + int(rng.random() * 35)
+        if group in ("LBY", "DZA"):
+            return 1 + int(rng.expovariate(1 / 7))
+        if group == "EUROPE":
+            return 4 + int(rng.random() * 11)
+        return 3 + int(rng.expovariate(1 / 20))
+
+    # ---- text ------------------------------------------------------------------------------
+
+    def _compile_text(self) -> None:
+        """Per field: typed value -> text, the messy-but-valid variants, the applicable errors."""
+        self.formatters = [self._formatter(f) for f in self.fields]
+        self.messy = [self._messy(f) for f in self.fields]
+        self.field_errors: list[tuple[str, int]] = []  # (kind, field index)
+        for i, f in enumerate(self.fields):
+            if f.required:
+                self.field_errors.append(("required", i))
+            if f.type == "code":
+                cl = self.catalog.codelists[f.codelist]
+                if any(cl.resolve(c) is None for c in UNKNOWN_CODES):
+                    self.field_errors.append(("unknown_code", i))
+            if f.type == "date":
+                self.field_errors.append(("bad_date", i))
+            if f.type in ("integer", "decimal"):
+                lo, hi = self.bounds[f.name]
+                if hi is not None:
+                    self.field_errors.append(("above_max", i))
+                if lo is not None:
+                    self.field_errors.append(("below_min", i))
+            if f.type == "string" and f.max_length:
+                self.field_errors.append(("too_long", i))
+
+    def _formatter(self, f: Field):
+        if f.type == "date":
+            text = self.date_text
+            return lambda v: "" if v is None else text(v)
+        if f.type == "decimal":
+            return lambda v: "" if v is None else f"{v:.2f}"
+        if f.type == "integer":
+            return lambda v: "" if v is None else str(v)
+        if f.type == "boolean":
+            return lambda v: "" if v is None else ("true" if v else "false")
+        return lambda v: "" if v is None else v
+
+    def _messy(self, f: Field):
+        """A function (text, value) -> another valid spelling of the value, as partners write it."""
+        rng = self.mess_rng
+        if f.type == "code":
+            cl = self.catalog.codelists[f.codelist]
+            spellings: dict[str, list[str]] = {}
+            for item in cl.items:
+                code = str(item["code"])
+                alts = [str(v) for v in item["labels"].values()] + [str(a) for a in item.get("aliases", ())]
+                alts += [code.lower(), f" {code} ", f"{code} "]
+                spellings[code] = [a for a in alts if a.strip() and cl.resolve(a) == code
+                                   and cl.resolve(a.translate(ARABIC_DIGITS)) == code]
+
+            def code_variant(text, v):
+                alts = spellings.get(text)
+                return alts[int(rng.random() * len(alts))] if alts else text
+            return code_variant
+        if f.type == "date":
+            other = self.other_date_text
+
+            def date_variant(text, v):
+                r = rng.random()
+                if r < 0.4:
+                    return text.translate(ARABIC_DIGITS)
+                if r < 0.7:
+                    return other(v)
+                y, m, d = _ymd(v)
+                return (f"{d:02d}-{m:02d}-{y:04d}", f"{d}/{m}/{y:04d}", f"{d:02d}.{m:02d}.{y:04d}",
+                        f"{y:04d}/{m:02d}/{d:02d}")[rng.getrandbits(2)]
+            return date_variant
+        if f.type == "integer":
+            return lambda text, v: text.translate(ARABIC_DIGITS) if rng.random() < 0.6 else f" {text} "
+        if f.type == "decimal":
+            return lambda text, v: text.replace(".", ",") if rng.random() < 0.5 else text.translate(ARABIC_DIGITS)
+        if f.type == "boolean":
+            return lambda text, v: (("oui", "1", "yes", "نعم", "TRUE") if v else ("non", "0", "no", "لا", "FALSE"))[
+                int(rng.random() * 5)]
+        if f.pattern or self.person_roles.get(f.name) in ("pid", "doc", "national_id"):
+            return None  # identifiers are copied from documents, not retyped
+        limit = f.max_length or 10_000
+
+        def string_variant(text, v):
+            r = rng.random()
+            if r < 0.5 and text.upper() != text:
+                return text.upper()  # names in capitals, as on passports
+            if len(text) + 2 <= limit:
+                return f" {text} " if r < 0.8 else text.replace(" ", "  ", 1) + " "
+            return text
+        return string_variant
+
+    def rows(self, rows: int, error_rate: float = 0.0, errors: list | None = None) -> Iterator[list[str]]:
+        """Rows of text in field order. Injected errors are appended to `errors` as
+        (row, field, kind), row being the spreadsheet row number (header = row 1)."""
+        names, formatters, messy = self.names, self.formatters, self.messy
+        width = range(len(names))
+        messiness = self.messiness
+        mess_random = self.mess_rng.random
+        err_random = self.err_rng.random
+        year, yy = self.year, self.year % 100
+        seq = list(self.sequence_templates.items())
+        for index, rec in enumerate(self.records(rows)):
+            for name, template in seq:
+                rec[name] = template.format(n=index + 1, year=year, yy=yy)
+            error = None
+            if error_rate and err_random() < error_rate:
+                error = self._inject_typed(rec)
+                if "_leg" in rec:  # the exit check of the other leg needs this row loaded
+                    rec["_leg"]["_first_leg_errored"] = True
+            out = [formatters[i](rec.get(names[i])) for i in width]
+            if messiness:
+                for i in width:
+                    if out[i] and messy[i] is not None and mess_random() < messiness:
+                        out[i] = messy[i](out[i], rec.get(names[i]))
+            if "_error_pending" in rec:
+                error = self._inject_text(rec, out)
+            if error is not None and errors is not None:
+                errors.append((index + 2, error[0], error[1]))
+            yield out
+
+    # ---- errors ------------------------------------------------------------------------------
+
+    def _inject_typed(self, rec: dict):
+        """Choose one error for this row. Rule errors change typed values here; field errors
+        are marked for _inject_text to apply on the text. Returns (field, kind) or None."""
+        rng = self.err_rng
+        options: list[tuple[str, object]] = []
+        for kind, i in self.field_errors:
+            value = rec.get(self.names[i])
+            if kind == "required" and value in (None, ""):
+                continue
+            if kind in ("above_max", "below_min") and value is None:
+                continue
+            options.append((kind, i))
+        for r in self.rules["date_order"]:
+            b, a = rec.get(r["before"]), rec.get(r["after"])
+            lo = self.bounds[r["after"]][0]
+            if b is not None and a is not None and (lo is None or b - 1 >= lo.toordinal()):
+                options.append(("date_order", r))
+        if self.age_rule:
+            if rec.get(self.age_rule["age"]) is not None and rec.get(self.age_rule["birth_date"]) is not None:
+                options.append(("age_mismatch", self.age_rule))
+        for part, whole in self.not_greater:
+            hi = self.bounds[part][1]
+            if rec.get(whole) is not None and (hi is None or rec[whole] + 1 <= hi):
+                options.append(("not_greater", (part, whole)))
+        if self.trip and rec.get("_second_leg") and rec.get("_first_leg") == self.exit_code \
+                and not rec.get("_first_leg_errored"):
+            options.append(("exit_before_entry", self.trip))
+        if not options:
+            return None
+        kind, target = options[int(rng.random() * len(options))]
+        if kind in FIELD_ERROR_KINDS:
+            rec["_error_pending"] = (kind, target)
+            return None
+        if kind == "date_order":
+            after = target["after"]
+            lo = self.bounds[after][0]
+            rec[after] = rec[target["before"]] - rng.randint(1, 30)
+            if lo is not None:
+                rec[after] = max(rec[after], lo.toordinal())
+            self._keep_age_consistent(rec)
+            return after, kind
+        if kind == "age_mismatch":
+            age = target["age"]
+            lo, hi = self.bounds[age]
+            delta = int(target.get("tolerance", 1)) + 2 + int(rng.random() * 15)
+            up, down = rec[age] + delta, rec[age] - delta
+            up_ok, down_ok = hi is None or up <= hi, lo is None or down >= lo
+            if not (up_ok or down_ok):
+                return None
+            rec[age] = up if up_ok and (not down_ok or rng.random() < 0.5) else down
+            return age, kind
+        if kind == "not_greater":
+            part, whole = target
+            hi = self.bounds[part][1]
+            rec[part] = rec[whole] + 1 + int(rng.random() * 3)
+            if hi is not None:
+                rec[part] = min(rec[part], hi)
+            return part, kind
+        if kind == "exit_before_entry":
+            rec[target["direction"]] = self.exit_code
+            return target["date"], kind  # the validator blames the second exit's date
+        return None
+
+    def _keep_age_consistent(self, rec: dict) -> None:
+        """After moving a date, keep the age rule satisfied: one error per row, not two."""
+        if self.age_rule and self.age_reference:
+            a, b = self.age_rule["age"], self.age_rule["birth_date"]
+            ref = rec.get(self.age_reference)
+            if rec.get(a) is not None and rec.get(b) is not None and ref is not None:
+                rec[a] = age_at(rec[b], ref)
+        for r in self.rules["date_order"]:  # and birth dates before the moved date
+            if self.person_roles.get(r["before"]) == "birth" and r["after"] in rec:
+                b, a = rec.get(r["before"]), rec.get(r["after"])
+                if b is not None and a is not None and a < b:
+                    rec[r["before"]] = a
+
+    def _inject_text(self, rec: dict, out: list[str]):
+        kind, i = rec.pop("_error_pending")
+        rng = self.err_rng
+        f = self.fields[i]
+        if kind == "required":
+            out[i] = ""
+        elif kind == "unknown_code":
+            cl = self.catalog.codelists[f.codelist]
+            unknown = [c for c in UNKNOWN_CODES if cl.resolve(c) is None]
+            out[i] = unknown[int(rng.random() * len(unknown))]
+        elif kind == "bad_date":
+            y = self.year
+            bad = (f"31/02/{y}", f"{y}-13-40", f"30/02/{y}", f"{y}-02-30", f"32/01/{y}", f"{y}-00-10")
+            out[i] = bad[int(rng.random() * len(bad))]
+        elif kind in ("above_max", "below_min"):
+            lo, hi = self.bounds[f.name]
+            if kind == "above_max":
+                value = hi + (30 if self.person_roles.get(f.name) == "age" else 1 + int(rng.random() * 50))
+            else:
+                value = lo - 1 - int(rng.random() * 10)
+            out[i] = str(int(value)) if f.type == "integer" else f"{value:.2f}"
+        elif kind == "too_long":
+            limit = f.max_length
+            base = out[i].strip() or "X"
+            joiner = "" if f.pattern else " "
+            value = joiner.join([base] * (limit // max(len(base), 1) + 2))
+            if f.pattern and not re.match(f.pattern, value):
+                value = "A" * (limit + 5)
+            if len(value) <= limit:
+                value += "X" * (limit - len(value) + 3)
+            out[i] = value
+        return f.name, kind
