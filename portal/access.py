@@ -12,7 +12,7 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from services.policy import Principal, Resource, decide
+from services.policy import Principal, Resource, acting_institution, decide
 
 from portal.runtime import runtime
 
@@ -31,7 +31,8 @@ def sign_in(principal: Principal, method: str) -> None:
         "username": principal.username,
         "institution": principal.institution,
         "roles": sorted(principal.roles),
-        "unit": getattr(principal, "unit", None),
+        "unit": principal.unit,
+        "sandbox": principal.sandbox,
         "method": method,
     }
     session.permanent = True
@@ -53,17 +54,24 @@ def current_principal() -> Principal | None:
     if not isinstance(data, dict):
         return None
     try:
-        extra = {"unit": data["unit"]} if data.get("unit") else {}
         return Principal(username=data["username"], institution=data["institution"],
-                         roles=frozenset(data["roles"]), **extra)
+                         roles=frozenset(data["roles"]), unit=data.get("unit"), sandbox=data.get("sandbox"))
     except (KeyError, TypeError):
         return None
 
 
+def acting_as() -> str | None:
+    """The institution whose agreement applies: the principal's unit if it has one, else its institution."""
+    principal = current_principal()
+    if principal is None:
+        return None
+    return acting_institution(runtime().policies, principal) or principal.institution
+
+
 def own(kind: str) -> Resource:
     """A resource of `kind` belonging to the principal's own institution: the default a view asks about."""
-    principal = current_principal()
-    return Resource(kind, institution=principal.institution if principal else None)
+    # Resources carry no sandbox: this portal serves the real system (sandboxes come in a later slice).
+    return Resource(kind, institution=acting_as())
 
 
 def decision(action: str, resource: Resource | None = None):

@@ -8,7 +8,7 @@ from services.templates import csv_template, xlsx_template
 # The same wording of a validation rule as in the workbook's "fields" sheet (private there for now).
 from services.templates import _rule_text as rule_in_words
 
-from portal.access import current_principal, require
+from portal.access import require
 from portal.i18n import current_language
 from portal.runtime import runtime
 
@@ -18,8 +18,7 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 
 def catalog_resource(code: str | None = None) -> Resource:
-    principal = current_principal()
-    return Resource("catalog", institution=principal.institution, dataset=code)
+    return Resource("catalog", dataset=code)
 
 
 def dataset_resource(code: str) -> Resource:

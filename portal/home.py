@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from portal import queries
-from portal.access import can, current_principal, login_required, own
+from portal.access import acting_as, can, current_principal, login_required, own
 from portal.runtime import db_session, runtime
 
 bp = Blueprint("home", __name__)
@@ -19,8 +19,8 @@ def index():
     context = {"obligations": [], "recent": [], "rejected": [], "awaiting": []}
     if can("submission.read", own("submission")):
         scope = queries.readable_institutions(policies, principal)
-        context["obligations"] = queries.obligations(s, policies, principal.institution)
+        context["obligations"] = queries.obligations(s, policies, acting_as())
         context["recent"] = queries.submissions(s, scope, per_page=10).items
         context["rejected"] = queries.submissions(s, scope, status="rejected", per_page=10).items
         context["awaiting"] = queries.awaiting(s, policies, principal, scope)
-    return render_template("home/index.html", principal=principal, **context)
+    return render_template("home/index.html", institution=acting_as(), **context)

@@ -6,10 +6,12 @@ and the policies, which carry their own ar/fr/en texts.
 """
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlencode
 
 from flask import request, session
-from flask_babel import Babel, format_datetime, format_decimal, get_locale
+from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.runtime import runtime
@@ -26,6 +28,8 @@ STATUS_LABELS = {
     "accepted": _l("Accepted"),
 }
 MOVE_LABELS = {"approve": _l("Approve"), "accept": _l("Accept"), "reject": _l("Reject")}
+# Actors that are the system itself rather than a person (services.ingest records "system:validation").
+SYSTEM_ACTORS = {"system:validation": _l("automatic validation")}
 FIELD_TYPE_LABELS = {
     "string": _l("Text"),
     "integer": _l("Whole number"),
@@ -83,19 +87,13 @@ def text_in(texts: dict | None, default: str = "") -> str:
 def institution_name(code: str | None) -> str:
     if not code:
         return ""
-    policies = runtime().policies
-    institution = policies.institutions.get(code)
-    if institution is None:  # a unit: look inside its parent
-        for parent in policies.institutions.values():
-            for unit in getattr(parent, "units", ()) or ():
-                if getattr(unit, "code", None) == code:
-                    institution = unit
-    return text_in(getattr(institution, "names", None), code)
+    institution = runtime().policies.institutions.get(code)  # units are listed there too
+    return text_in(institution.names if institution else None, code)
 
 
 def role_name(code: str) -> str:
-    roles = getattr(runtime().policies, "roles", None) or {}
-    return text_in(getattr(roles.get(code), "names", None), code)
+    role = runtime().policies.roles.get(code)
+    return text_in(role.names if role else None, code)
 
 
 def dataset_name(code: str) -> str:
@@ -110,12 +108,27 @@ def field_label(dataset_code: str, field_name: str | None) -> str:
     return text_in(dataset.field(field_name).labels, field_name)
 
 
+def actor_label(actor: str) -> str:
+    return str(SYSTEM_ACTORS.get(actor, actor))
+
+
 def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
 
 
 def number(value) -> str:
     return format_decimal(value) if value is not None else ""
+
+
+def bound(value) -> str:
+    """A field's minimum or maximum as a reader writes it: localised date or number, or "today"."""
+    if value == "today":
+        return _("today")
+    if isinstance(value, dt.date):
+        return format_date(value, "medium")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_decimal(value)
+    return str(value)
 
 
 def when(value) -> str:
@@ -138,6 +151,6 @@ def init_app(app) -> None:
 
     app.jinja_env.globals.update(
         text_in=text_in, institution_name=institution_name, role_name=role_name, dataset_name=dataset_name, field_label=field_label,
-        status_label=status_label, move_label=lambda m: str(MOVE_LABELS.get(m, m)),
-        field_type_label=lambda t: str(FIELD_TYPE_LABELS.get(t, t)), number=number, when=when,
+        status_label=status_label, actor_label=actor_label, move_label=lambda m: str(MOVE_LABELS.get(m, m)),
+        field_type_label=lambda t: str(FIELD_TYPE_LABELS.get(t, t)), number=number, when=when, bound=bound,
     )

@@ -12,15 +12,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from services.models import RowError, Submission
-from services.policy import Resource, decide
+from services.policy import Resource, decide, institutions_in_reach
 from services.workflow import MOVES
 
 ALL = None  # "every institution": no filter on the submission list
-
-
-def institution_codes(policies) -> set[str]:
-    """Every institution and unit the policies know (units have their own agreements)."""
-    return set(policies.institutions) | set(getattr(policies, "agreements", {}) or {})
 
 
 def readable_institutions(policies, principal) -> set[str] | None:
@@ -29,10 +24,8 @@ def readable_institutions(policies, principal) -> set[str] | None:
     Asked of the policy institution by institution, so that scope rules (own institution,
     parent covering its units, observatory staff seeing all) stay in one place.
     """
-    codes = institution_codes(policies)
-    readable = {code for code in codes
-                if decide(policies, principal, "submission.read", Resource("submission", institution=code))}
-    return ALL if readable == codes else readable
+    readable = set(institutions_in_reach(policies, principal, "submission.read"))
+    return ALL if readable == set(policies.institutions) else readable
 
 
 def _scoped(query, institutions):

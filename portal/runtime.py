@@ -28,9 +28,9 @@ class Runtime:
     def policies(self):
         # Loaded on first use: the policy files are read and checked once per process.
         if self._policies is None:
-            from services.policy import load_policies
+            from services.policy import default_policies
 
-            self._policies = load_policies()
+            self._policies = default_policies()
         return self._policies
 
     def object_store(self):

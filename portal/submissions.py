@@ -19,7 +19,7 @@ from services.policy import Resource, decide
 from services.workflow import MOVES, WorkflowError, history, move
 
 from portal import queries
-from portal.access import check, current_principal, login_required, login_url, own, require
+from portal.access import acting_as, check, current_principal, login_required, login_url, own, require
 from portal.i18n import current_language
 from portal.runtime import db_session, runtime
 
@@ -43,10 +43,10 @@ def submission_resource(submission_id: int) -> Resource:
 
 def submittable_datasets() -> list[str]:
     """Datasets the principal may submit for its own institution, in catalog order."""
-    principal, policies = current_principal(), runtime().policies
+    principal, policies, institution = current_principal(), runtime().policies, acting_as()
     return [code for code in runtime().catalog.datasets
             if decide(policies, principal, "submission.create",
-                      Resource("dataset", institution=principal.institution, dataset=code))]
+                      Resource("dataset", institution=institution, dataset=code))]
 
 
 def upload_name(raw: str | None) -> str:
@@ -66,7 +66,7 @@ def index():
     institution = request.args.get("institution") or None
     page = queries.submissions(db_session(), scope, dataset=dataset, status=status, institution=institution,
                                page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
-    institutions = sorted(queries.institution_codes(policies) if scope is queries.ALL else scope)
+    institutions = sorted(policies.institutions if scope is queries.ALL else scope)
     return render_template("submissions/index.html", page=page, filters={
         "dataset": dataset, "status": status, "institution": institution},
         datasets=list(runtime().catalog.datasets), statuses=[s.value for s in Status],
@@ -91,8 +91,7 @@ def new():
     dataset = request.form.get("dataset", "")
     upload = request.files.get("file")
     if dataset not in datasets:
-        check("submission.create", Resource("dataset", institution=current_principal().institution,
-                                            dataset=dataset))
+        check("submission.create", Resource("dataset", institution=acting_as(), dataset=dataset))
         abort(400)  # allowed but not in the catalog: a forged form
     if upload is None or not upload.filename:
         flash(_("Choose a file to upload."), "error")
@@ -103,7 +102,7 @@ def new():
 
     principal, rt = current_principal(), runtime()
     try:
-        result = ingest(upload.stream, dataset=dataset, institution=principal.institution, principal=principal,
+        result = ingest(upload.stream, dataset=dataset, institution=acting_as(), principal=principal,
                         filename=upload_name(upload.filename), engine=rt.engine, store=rt.object_store(),
                         catalog=rt.catalog, policies=rt.policies, replaces=replaced.id if replaced else None)
     except SubmissionDenied:
@@ -125,7 +124,7 @@ def _replaceable(submission_id: int) -> Submission:
     """A rejected submission of the principal's institution that a corrected file may replace."""
     sub = load_submission(submission_id)
     check("submission.create", Resource("dataset", institution=sub.institution, dataset=sub.dataset))
-    if sub.status != Status.rejected.value or sub.institution != current_principal().institution:
+    if sub.status != Status.rejected.value or sub.institution != acting_as():
         abort(400)
     return sub
 
@@ -137,7 +136,7 @@ def detail(submission_id: int):
     sub = load_submission(submission_id)
     errors = queries.row_errors(s, sub.id, limit=REPORT_ON_SCREEN)
     lines = report_lines(errors, rt.catalog, sub.dataset, current_language())
-    can_resubmit = sub.status == Status.rejected.value and sub.institution == principal.institution and decide(
+    can_resubmit = sub.status == Status.rejected.value and sub.institution == acting_as() and decide(
         rt.policies, principal, "submission.create",
         Resource("dataset", institution=sub.institution, dataset=sub.dataset))
     return render_template("submissions/detail.html", sub=sub, lines=lines,

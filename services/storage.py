@@ -402,6 +402,7 @@ class S3Store:
             endpoint, secure = parts.netloc, parts.scheme == "https"
         bucket_name(bucket_prefix, "x")  # validates the prefix early
         self.endpoint = endpoint
+        self.secure = secure
         self.bucket_prefix = bucket_prefix
         # Giving the region saves a GetBucketLocation round trip per bucket.
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region)
@@ -565,7 +566,9 @@ def store_from_env(environ: Mapping[str, str] | None = None) -> ObjectStore:
     env = os.environ if environ is None else environ
     kind = env.get("MARSAD_STORAGE", "local").strip().lower()
     if kind == "local":
-        return LocalStore(Path(env.get("MARSAD_STORAGE_DIR", "./var/objects")))
+        # Beside the other embedded defaults (MARSAD_VAR_DIR) unless given its own folder.
+        default = Path(env.get("MARSAD_VAR_DIR", "./var")) / "objects"
+        return LocalStore(Path(env.get("MARSAD_STORAGE_DIR") or default))
     if kind == "s3":
         required = ("MARSAD_S3_ENDPOINT", "MARSAD_S3_ACCESS_KEY", "MARSAD_S3_SECRET_KEY")
         missing = [name for name in required if not env.get(name)]

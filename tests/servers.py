@@ -325,6 +325,17 @@ class SeaweedServer(_Server):
 
         return Minio(self.endpoint, self.access_key, self.secret_key, secure=False, **http)
 
+    def remove_buckets(self, prefix: str) -> None:
+        """Drop every bucket whose name starts with ``prefix`` (test teardown).
+
+        SeaweedFS deletes a non-empty bucket with all its versions in one call
+        (``-s3.allowDeleteBucketNotEmpty``, on by default), unlike AWS.
+        """
+        client = self.client()
+        for bucket in client.list_buckets():
+            if bucket.name.startswith(prefix):
+                client.remove_bucket(bucket.name)
+
     def _start_once(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="marsad-weed-"))
         numbers = free_ports(2 * len(self._PORTS))

@@ -1,14 +1,14 @@
 """Field parsers compiled from the catalog: a submitted cell in, a typed value out, or a FieldError.
 
-Pure functions, no I/O. They are on the hot path of every load, so each field gets one
-closure built once per file, and low-cardinality fields (codes, dates, small integers)
-remember what they have already parsed.
+Pure functions, no I/O. They are on the hot path of every load: each field gets one
+closure built once per file, applied to whole columns of a batch of rows (see below).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 
 from services.catalog import Catalog, Field, fold
 
@@ -152,8 +152,7 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
 
     if kind == "string":  # checks emptiness itself, saving a call per cell
         return parse
-    parse = _with_required(parse, field.required)
-    return _memoised(parse) if kind in ("code", "date", "boolean", "integer") else parse
+    return _with_required(parse, field.required)
 
 
 def _with_required(parse, required: bool):
@@ -167,24 +166,122 @@ def _with_required(parse, required: bool):
     return parse_cell
 
 
-def _memoised(parse):
-    """Remember results and errors per raw value, up to a bound; most code and date cells repeat."""
-    memo: dict = {}
+# --- whole columns -------------------------------------------------------------------------
+# Validation runs a batch of rows at a time, column by column: most work then happens in
+# C (dict look-ups through map, str methods over a joined column) and Python code runs
+# only for values never seen before or that need fixing. The per-value parsers above stay
+# the single definition of what a valid value is.
+#
+# Each column comes out twice: typed values (for the cross-field rules and for inserts) and,
+# when asked, its text for PostgreSQL's COPY (text format: \N is NULL, backslash escapes).
 
-    def parse_cached(raw):
-        try:
-            hit = memo[raw]
-        except KeyError:
+NULL = "\\N"
+_NEEDS_TIDYING = re.compile(r"\s\s|[\t\n\r\x0b\x0c\u00a0]|[\u0660-\u066c\u06f0-\u06f9]")
+
+
+def copy_text(value) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def column_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
+    """A function (column of raw cells, want_text) -> (values, [(index, FieldError)], COPY texts or None)."""
+    parse = field_parser(field, catalog, today)
+    if field.type == "string":
+        return _string_column(field, parse)
+    if field.type in ("code", "date", "boolean", "integer"):
+        return _memo_column(parse)
+    return _plain_column(parse)
+
+
+def _plain_column(parse):
+    def run(column, want_text=False):
+        values, bad = [], []
+        for i, raw in enumerate(column):
             try:
-                hit = parse(raw)
+                values.append(parse(raw))
             except FieldError as err:
-                hit = err
-            except TypeError:  # unhashable never happens for cells; be safe anyway
-                return parse(raw)
-            if len(memo) < _MEMO_LIMIT:
-                memo[raw] = hit
-        if isinstance(hit, FieldError):
-            raise hit.with_traceback(None)  # a shared instance must not collect tracebacks
-        return hit
+                values.append(None)
+                bad.append((i, err))
+        return values, bad, [copy_text(v) for v in values] if want_text else None
 
-    return parse_cached
+    return run
+
+
+def _memo_column(parse):
+    """Codes, dates and small integers repeat: each distinct raw value is parsed once per file."""
+    memo: dict = {}   # raw -> typed value
+    texts: dict = {}  # raw -> COPY text
+    errors: dict = {}
+
+    def run(column, want_text=False):
+        missing = set(column).difference(memo)
+        failed = {}
+        if missing:
+            if len(memo) + len(missing) > _MEMO_LIMIT:
+                memo.clear()  # a high-cardinality column (birth dates): start afresh, memory stays bounded
+                texts.clear()
+                missing = set(column)
+            for raw in missing:
+                err = errors.get(raw)
+                if err is None:
+                    try:
+                        value = memo[raw] = parse(raw)
+                        texts[raw] = copy_text(value)
+                        continue
+                    except FieldError as failure:
+                        err = failure
+                        if len(errors) < _MEMO_LIMIT:
+                            errors[raw] = failure
+                failed[raw] = err
+        values = list(map(memo.get, column))
+        bad = [(i, failed[raw]) for i, raw in enumerate(column) if raw in failed] if failed else []
+        return values, bad, list(map(texts.get, column)) if want_text else None
+
+    return run
+
+
+def _string_column(field: Field, parse):
+    max_length, required = field.max_length, field.required
+    pattern = re.compile(field.pattern) if field.pattern else None
+
+    def run(column, want_text=False):
+        try:
+            values = list(map(str.strip, column))
+        except TypeError:  # spreadsheet cells that are numbers or dates: the slow, general path
+            return _plain_column(parse)(column, want_text)
+        joined = "\x1f".join(values)
+        if joined.isascii():
+            untidy = "  " in joined or "\t" in joined or "\n" in joined or "\r" in joined
+        else:
+            untidy = _NEEDS_TIDYING.search(joined) is not None
+        if untidy:
+            values = [normalise_text(v) for v in values]
+        bad = []
+        if "" in values:
+            for i, v in enumerate(values):
+                if not v:
+                    values[i] = None
+                    if required:
+                        bad.append((i, FieldError("required")))
+        present = [v for v in values if v is not None] if None in values else values
+        if max_length and present and max(map(len, present)) > max_length:
+            bad.extend((i, FieldError("too_long", max_length=max_length))
+                       for i, v in enumerate(values) if v is not None and len(v) > max_length)
+        if pattern and not all(map(pattern.match, present)):
+            bad.extend((i, FieldError("bad_pattern", expected=field.pattern))
+                       for i, v in enumerate(values) if v is not None and not pattern.match(v)
+                       and not (max_length and len(v) > max_length))
+        for i, _ in bad:
+            values[i] = None
+        texts = None
+        if want_text:  # tidy values hold no tab or newline; only a backslash needs escaping
+            texts = [copy_text(v) for v in values] if None in values or "\\" in joined else values
+        return values, bad, texts
+
+    return run

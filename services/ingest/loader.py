@@ -15,47 +15,38 @@ from sqlalchemy.engine import Connection
 from services.catalog import Dataset
 from services.ingest.validate import Problem
 
-_BATCH = 5_000
-
-
-def write_rows(conn: Connection, table: Table, dataset: Dataset, submission_id: int, institution: str,
-               rows: Iterable[tuple[int, list]], problems: list[Problem]) -> int:
-    """Write each valid row until the first problem appears; keep consuming so validation finishes."""
-    columns = ["submission_id", "institution", "source_row", *dataset.field_names]
+def write_rows(conn: Connection, table: Table, dataset: Dataset, batches: Iterable[list[tuple]],
+               problems: list[Problem]) -> int:
+    """Write batches of `(row_number, *values, submission_id, institution)` until the first problem;
+    keep consuming the batches so that validation finishes and reports every problem."""
+    columns = ["source_row", *dataset.field_names, "submission_id", "institution"]
     if conn.dialect.name == "postgresql":
-        return _copy(conn, table, columns, submission_id, institution, rows, problems)
-    return _insert(conn, table, columns, submission_id, institution, rows, problems)
+        return _copy(conn, table, columns, batches, problems)
+    return _insert(conn, table, columns, batches, problems)
 
 
-def _copy(conn, table, columns, submission_id, institution, rows, problems) -> int:
+def _copy(conn, table, columns, batches, problems) -> int:
+    """Batches arrive as blocks of COPY text (see RowValidator.as_text), written as they come."""
     raw = conn.connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
     written = 0
     with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        write = copy.write_row
-        for row_number, values in rows:
+        for batch in batches:
             if problems:  # the load will be rolled back: stop sending, keep validating
                 continue
-            write((submission_id, institution, row_number, *values))
-            written += 1
+            for block in batch:
+                copy.write(block)
+                written += block.count("\n")
     return written
 
 
-def _insert(conn, table, columns, submission_id, institution, rows, problems) -> int:
+def _insert(conn, table, columns, batches, problems) -> int:
     statement = table.insert()
-    batch: list[dict] = []
     written = 0
-    for row_number, values in rows:
+    for batch in batches:
         if problems:
-            batch.clear()
             continue
-        batch.append(dict(zip(columns, (submission_id, institution, row_number, *values))))
-        if len(batch) >= _BATCH:
-            conn.execute(statement, batch)
-            written += len(batch)
-            batch.clear()
-    if batch and not problems:
-        conn.execute(statement, batch)
+        conn.execute(statement, [dict(zip(columns, row)) for row in batch])
         written += len(batch)
     return written
 

@@ -78,10 +78,7 @@ def _encoding(head: bytes) -> str:
 
 
 def read_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
-    if shape.format == "csv":
-        yield from _csv_rows(path, shape)
-    else:
-        yield from _sheet_rows(path)
+    return _csv_rows(path, shape) if shape.format == "csv" else _sheet_rows(path)
 
 
 def _csv_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
+import operator
 import random
 import re
 import zlib
@@ -51,27 +52,26 @@ class Sampler:
         values = list(values)
         if not values:
             raise ValueError("nothing to sample from")
-        weights = list(weights) if weights is not None else [1.0] * len(values)
+        weights = [max(float(w), 0.0) for w in weights] if weights is not None else [1.0] * len(values)
         if sum(weights) <= 0:
             weights = [1.0] * len(values)
+        bits = max(bits, (len(values) * 4).bit_length())
         size = 1 << bits
-        cum, total = [], 0.0
-        for w in weights:
-            total += max(w, 0.0)
-            cum.append(total)
-        table = [values[min(bisect.bisect_right(cum, (j + 0.5) * total / size), len(values) - 1)]
-                 for j in range(size)]
-        counts: dict[int, int] = {}
-        index = {id(v): i for i, v in enumerate(values)}
-        for v in table:
-            counts[index[id(v)]] = counts.get(index[id(v)], 0) + 1
-        for i, w in enumerate(weights):
-            if w > 0 and i not in counts:  # give a rare value the slot of the commonest one
-                commonest = max(counts, key=counts.get)
-                slot = table.index(values[commonest])
-                table[slot] = values[i]
-                counts[commonest] -= 1
-                counts[i] = 1
+        total = sum(weights)
+        raw = [w * size / total for w in weights]
+        slots = [max(1, int(r)) if w > 0 else 0 for w, r in zip(weights, raw)]
+        missing = size - sum(slots)
+        if missing > 0:  # largest remainders first
+            order = sorted(range(len(values)), key=lambda i: (-(raw[i] - int(raw[i])), i))
+            for k in range(missing):
+                slots[order[k % len(order)]] += 1
+        while missing < 0:  # rare values were given a slot: take it from the commonest
+            i = max(range(len(values)), key=slots.__getitem__)
+            slots[i] -= 1
+            missing += 1
+        table = []
+        for v, k in zip(values, slots):
+            table.extend([v] * k)
         self.table, self.bits = table, bits
 
     def draw(self, rng: random.Random):
@@ -130,7 +130,7 @@ def age_bands(codelist: Codelist) -> list[tuple[int, int]]:
 # -- person identifiers ------------------------------------------------------------------
 
 def _feistel_keys(seed: int) -> tuple[int, ...]:
-    return tuple(zlib.crc32(f"marsad-person/{seed}/{i}".encode()) for i in range(4))
+    return tuple(zlib.crc32(f"marsad-person/{seed}/{i}".encode()) for i in range(3))
 
 
 def person_number(n: int, keys: tuple[int, ...]) -> str:
@@ -162,8 +162,10 @@ def _nationality_number(code: str) -> int:
 
 
 class Person:
+    """One synthetic person; the *_text attributes are the values written in files."""
     __slots__ = ("pid", "nat", "male", "birth", "family", "given", "arabic", "doc", "group",
-                 "residence", "shared", "group_key", "cin")
+                 "residence", "shared", "group_key", "cin", "sex_code", "family_text", "given_text",
+                 "full_text")
 
 
 # -- dates --------------------------------------------------------------------------------
@@ -235,26 +237,22 @@ def _ymd(o: int) -> tuple[int, int, int]:
 
 
 def age_at(birth: int, when: int) -> int:
-    by, bm, bd = _ymd(birth)
-    wy, wm, wd = _ymd(when)
-    return wy - by - ((wm, wd) < (bm, bd))
+    """Completed years on day `when` (ordinals), as the validator computes them."""
+    b = _YMD.get(birth) or _ymd(birth)
+    w = _YMD.get(when) or _ymd(when)
+    return w[0] - b[0] - ((w[1], w[2]) < (b[1], b[2]))
 
 
 def birth_for_age(rng: random.Random, age: int, when: int) -> int:
-    """A birth day such that the person is exactly `age` on day `when`."""
-    wy, wm, wd = _ymd(when)
-    try:
-        latest = dt.date(wy - age, wm, wd).toordinal()
-    except ValueError:  # 29 February
-        latest = dt.date(wy - age, 2, 28).toordinal()
-    try:
-        earliest = dt.date(wy - age - 1, wm, wd).toordinal() + 1
-    except ValueError:
-        earliest = dt.date(wy - age - 1, 3, 1).toordinal()
-    return earliest + int(rng.random() * (latest - earliest + 1))
+    """A birth day about `age` years before `when` (never after it). Ages written in files
+    are always computed from the birth date, so day arithmetic is precise enough."""
+    return when - int((age + rng.random()) * 365.2425)
 
 
 # -- the compiled dataset -----------------------------------------------------------------
+
+_NAME_GROUP = {nat: N.GROUPS[g] for nat, g in N.NATIONALITY_GROUP.items()}
+
 
 def _has(name: str, *words: str) -> bool:
     return any(w in name for w in words)
@@ -337,6 +335,8 @@ class DatasetSynth:
         self._compile()
         factory = HOOKS.get(dataset.code)
         self.hook = factory(self) if factory else None
+        owned = getattr(self.hook, "sets", ())
+        self.producers = [(n, f) for n, f in self.producers if n not in owned]  # the hook decides
 
     # ---- compilation: decide how each field is produced ---------------------------------
 
@@ -421,6 +421,10 @@ class DatasetSynth:
                        if not f.required and f.name not in self.sequence_templates
                        and self.person_roles.get(f.name) not in ("pid",)]
         self.blanks = [(n, s) for n, s in self.blanks if s > 0]
+        self.blank_any = min(1.0, sum(s for _, s in self.blanks))
+        if self.blanks:
+            chooser = Sampler([n for n, _ in self.blanks], [s for _, s in self.blanks])
+            self.blank_table, self.blank_bits = chooser.table, chooser.bits
         self._compile_text()
 
     def _compile_dates(self) -> None:
@@ -493,6 +497,7 @@ class DatasetSynth:
         return Sampler(days, weights)
 
     def _compile_persons(self) -> None:
+        self.day_tables = [(n, s.table, s.bits) for n, s in self.day_samplers.items()]
         by_name = self.by_name
         nat_field = next((by_name[n] for n, r in self.person_roles.items() if r == "nat"), None)
         countries = self.catalog.codelists.get(nat_field.codelist if nat_field else "countries")
@@ -515,6 +520,20 @@ class DatasetSynth:
                         ages[a] = 0.0
         self.age_sampler = Sampler(range(121), ages)
         self.abroad_sampler = self._country_sampler(P.TUNISIANS_ABROAD)
+        # hot path: tables and constants bound once
+        self.nat_table, self.nat_bits = self.nat_sampler.table, self.nat_sampler.bits
+        self.age_table, self.age_bits = self.age_sampler.table, self.age_sampler.bits
+        self.male_share = self.profile.male_share
+        self.arabic_share = self.profile.arabic_script
+        self.mid_year = dt.date(self.year, 7, 1).toordinal()
+        self.fresh_base = 1_000_000_000 + self.slot * 100_000_000
+        roles = set(self.person_roles.values())
+        self.need_doc, self.need_cin, self.need_full = "doc" in roles, "national_id" in roles, "full" in roles
+        self.person_attributes = [(n, self._ROLE_ATTRIBUTES[r]) for n, r in self.person_roles.items()
+                                  if r in self._ROLE_ATTRIBUTES]
+        self.age_fields = [n for n, r in self.person_roles.items() if r == "age"]
+        self.person_computed = [(n, r) for n, r in self.person_roles.items()
+                                if r not in self._ROLE_ATTRIBUTES and r != "age"]
 
     def _country_sampler(self, hints: dict) -> Sampler:
         codes = [c for c in sorted(hints) if c in self.country_codes] or sorted(self.country_codes) or sorted(hints)
@@ -787,10 +806,11 @@ class DatasetSynth:
 
     @staticmethod
     def _name_parts(rng: random.Random, nat: str, male: bool):
-        group = N.GROUPS[N.NATIONALITY_GROUP.get(nat, N.DEFAULT_GROUP)]
-        fam = group["family"][int(rng.random() * len(group["family"]))]
-        given_list = group["male" if male else "female"]
-        return group, fam, given_list[int(rng.random() * len(given_list))]
+        group = _NAME_GROUP.get(nat) or N.GROUPS[N.DEFAULT_GROUP]
+        families = group["family"]
+        given_list = group["male"] if male else group["female"]
+        random_ = rng.random
+        return group, families[int(random_() * len(families))], given_list[int(random_() * len(given_list))]
 
     @staticmethod
     def _doc_number(rng: random.Random, nat: str) -> str:
@@ -809,34 +829,43 @@ class DatasetSynth:
 
     def new_person(self, anchor: int | None) -> Person:
         rng = self.rng
+        random_ = rng.random
         p = Person()
-        nat = self.nat_sampler.draw(rng)
-        male = rng.random() < self.profile.male_share
-        when = anchor or dt.date(self.year, 7, 1).toordinal()
-        age = self.age_sampler.draw(rng)
+        nat = self.nat_table[rng.getrandbits(self.nat_bits)]
+        male = random_() < self.male_share
+        when = anchor or self.mid_year
+        age = self.age_table[rng.getrandbits(self.age_bits)]
         p.nat, p.male, p.shared = nat, male, False
-        if 18 <= age <= 64 and rng.random() < SHARED_SHARE:
+        if 18 <= age <= 64 and random_() < SHARED_SHARE:
             shared = self._shared_person(nat, male, when)
             if shared is not None:
                 p.pid, p.birth, p.family, p.given, p.doc, p.cin, p.group = shared
                 p.shared = True
         if not p.shared:
-            p.pid = person_number(1_000_000_000 + self.slot * 100_000_000 + self.fresh_persons, self.keys)
+            p.pid = person_number(self.fresh_base + self.fresh_persons, self.keys)
             self.fresh_persons += 1
             p.birth = birth_for_age(rng, age, when)
             p.group, p.family, p.given = self._name_parts(rng, nat, male)
-            p.doc = self._doc_number(rng, nat)
-            p.cin = self._cin(rng)
-        p.arabic = nat in P.ARAB and rng.random() < self.profile.arabic_script
+            p.doc = self._doc_number(rng, nat) if self.need_doc else None
+            p.cin = self._cin(rng) if self.need_cin else None
+        p.arabic = arabic = nat in P.ARAB and random_() < self.arabic_share
         if nat == "TUN":
-            p.residence = "TUN" if rng.random() < 0.55 else self.abroad_sampler.draw(rng)
-        elif nat == "LBY" or rng.random() < 0.92:
+            p.residence = "TUN" if random_() < 0.55 else self.abroad_sampler.draw(rng)
+        elif nat == "LBY" or random_() < 0.92:
             p.residence = nat
         else:  # Africans and Maghrebis living in Europe
             p.residence = ("FRA", "ITA", "DEU", "BEL")[rng.getrandbits(2)]
         if p.residence not in self.country_codes and self.country_codes:
             p.residence = nat if nat in self.country_codes else self.nat_sampler.draw(rng)
-        p.group_key = self.group_of(nat, p.residence)
+        p.group_key = (("TUN" if p.residence == "TUN" else "TUN_ABROAD") if nat == "TUN"
+                       else nat if nat in ("LBY", "DZA") else "EUROPE" if nat in P.EUROPE else "OTHER")
+        p.sex_code = self.sex_codes[male]
+        fam = p.family[1] if arabic and p.family[1] else p.family[0]
+        if not arabic and not male:
+            fam = N.feminine(p.group, fam)
+        given = p.given[1] if arabic and p.given[1] else p.given[0]
+        p.family_text, p.given_text = fam, given
+        p.full_text = f"{given} {fam}" if self.need_full else None
         return p
 
     def _shared_person(self, nat: str, male: bool, when: int):
@@ -862,34 +891,21 @@ class DatasetSynth:
         self.used_shared.add(n)
         return hit
 
+    _ROLE_ATTRIBUTES = {"pid": "pid", "family": "family_text", "given": "given_text", "full": "full_text",
+                        "doc": "doc", "national_id": "cin", "sex": "sex_code", "birth": "birth",
+                        "nat": "nat", "residence": "residence"}
+
     def person_value(self, role: str, p: Person, rec: dict):
-        if role == "pid":
-            return p.pid
-        if role in ("family", "given", "full"):
-            fam = p.family[1] if p.arabic and p.family[1] else p.family[0]
-            if not p.arabic and not p.male:
-                fam = N.feminine(p.group, fam)
-            given = p.given[1] if p.arabic and p.given[1] else p.given[0]
-            return fam if role == "family" else given if role == "given" else f"{given} {fam}"
+        attr = self._ROLE_ATTRIBUTES.get(role)
+        if attr:
+            return getattr(p, attr)
         if role in ("father", "mother"):
             names = p.group["male" if role == "father" else "female"]
             lat, ar = names[int(self.rng.random() * len(names))]
             return ar if p.arabic and ar else lat
-        if role == "doc":
-            return p.doc
-        if role == "national_id":
-            return p.cin
-        if role == "sex":
-            return self.sex_codes[p.male]
-        if role == "birth":
-            return p.birth
         if role == "age":
             ref = rec.get(self.age_reference) if self.age_reference else None
             return age_at(p.birth, ref or self.today_ordinal)
-        if role == "nat":
-            return p.nat
-        if role == "residence":
-            return p.residence
         if role == "birth_country":
             return p.nat if p.nat == "TUN" or self.rng.random() < 0.93 else p.residence
         raise KeyError(role)
@@ -898,15 +914,23 @@ class DatasetSynth:
 
     def _dates(self, rec: dict) -> None:
         rng = self.rng
-        for name, sampler in self.day_samplers.items():
-            rec[name] = sampler.draw(rng)
+        getrandbits = rng.getrandbits
+        for name, table, bits in self.day_tables:
+            rec[name] = table[getrandbits(bits)]
         for name, source, sign, lo, hi in self.derived_order:
             base = rec.get(source)
             rec[name] = None if base is None else base + sign * rng.randint(lo, hi)
 
     def _fill(self, rec: dict, p: Person | None) -> dict:
         if p is not None:
-            for name, role in self.person_roles.items():
+            for name, attr in self.person_attributes:
+                rec[name] = getattr(p, attr)
+            if self.age_fields:
+                ref = rec.get(self.age_reference) if self.age_reference else None
+                age = age_at(p.birth, ref or self.today_ordinal)
+                for name in self.age_fields:
+                    rec[name] = age
+            for name, role in self.person_computed:
                 rec[name] = self.person_value(role, p, rec)
         for name, produce in self.producers:
             rec[name] = produce(rec, p)
@@ -915,11 +939,9 @@ class DatasetSynth:
         return rec
 
     def _blank(self, rec: dict) -> None:
-        """Optional values the source left empty."""
-        random_ = self.rng.random
-        for name, share in self.blanks:
-            if random_() < share:
-                rec[name] = None
+        """Optional values the source left empty: at most one per row, chosen with a
+        probability of blank_any (callers on the hot path draw that themselves)."""
+        rec[self.blank_table[self.rng.getrandbits(self.blank_bits)]] = None
 
     def _repair(self, rec: dict) -> None:
         """Make derived values obey bounds and rules: a clean record must be valid."""
@@ -952,7 +974,8 @@ class DatasetSynth:
             self._dates(rec)
             p = self.new_person(rec.get(self.anchor) if self.anchor else None) if self.person_based else None
             self._fill(rec, p)
-            self._blank(rec)
+            if self.blank_any and self.rng.random() < self.blank_any:
+                self._blank(rec)
             self._repair(rec)
             yield rec
 
@@ -967,32 +990,41 @@ class DatasetSynth:
         last = min(dt.date(self.year, 12, 31), hi or dt.date.max).toordinal()
         posts = self.post_samplers
         post_fields = posts.get("_fields", ())
-        age_fields = [n for n, r in self.person_roles.items() if r == "age"]
-        residence = self.code_of(next((f.name for f in self.fields if f.type == "code"
-                                       and f.codelist == "travel_purposes"), ""), "RESIDENCE")
+        age_fields = self.age_fields
         purpose_field = next((f.name for f in self.fields if f.type == "code" and f.codelist == "travel_purposes"), None)
+        residence = self.code_of(purpose_field, "RESIDENCE") if purpose_field else None
+        mid_year = self.mid_year
+        random_ = rng.random
+        getrandbits = rng.getrandbits
+        blank_any, blank = self.blank_any, self._blank
+        # per traveller group: the modes' table, and per mode the posts' table
+        mode_tables = {g: (m.table, m.bits) for g, m in posts.get("_modes", {}).items()}
+        post_tables = {m: (posts[m].table, posts[m].bits) for m in posts if not m.startswith("_")}
+        if posts:
+            post_tables[None] = (posts["_all"].table, posts["_all"].bits)
         pending: list[dict] = []
         emitted = 0
         while emitted < rows:
             remaining = rows - emitted
-            if pending and (remaining <= len(pending) or len(pending) >= PENDING_LIMIT or rng.random() < 0.45):
-                i = rng.randrange(len(pending))
+            if pending and (remaining <= len(pending) or len(pending) >= PENDING_LIMIT or random_() < 0.45):
+                i = int(random_() * len(pending))
                 pending[i], pending[-1] = pending[-1], pending[i]
                 yield pending.pop()
                 emitted += 1
                 continue
             rec: dict = {}
             self._dates(rec)
-            day = rec.get(date_field) or dt.date(self.year, 7, 1).toordinal()
+            day = rec.get(date_field) or mid_year
             p = self.new_person(day)
             self._fill(rec, p)
             group = p.group_key
             mode = None
             if posts:
-                modes = posts["_modes"].get(group) or posts["_modes"].get("OTHER")
-                mode = modes.draw(rng) if modes else None
+                modes = mode_tables.get(group) or mode_tables.get("OTHER")
+                mode = modes[0][getrandbits(modes[1])] if modes else None
+                table, bits = post_tables.get(mode) or post_tables[None]
                 for name in post_fields:
-                    rec[name] = (posts.get(mode) or posts["_all"]).draw(rng)
+                    rec[name] = table[getrandbits(bits)]
             first, second = (self.exit_code, self.entry_code) if group == "TUN" else (self.entry_code, self.exit_code)
             rec[dir_field] = rec["_first_leg"] = first
             stay = self._stay(group)
@@ -1001,17 +1033,22 @@ class DatasetSynth:
                 leg[date_field] = day + stay
                 leg[dir_field] = second
                 leg["_second_leg"] = True
-                if not (mode or "").startswith("land") and rng.random() < 0.3:
+                if not (mode or "").startswith("land") and random_() < 0.3:
                     for name in post_fields:  # flying back from another airport
-                        leg[name] = (posts.get(mode) or posts["_all"]).draw(rng)
-                for name in age_fields:
-                    leg[name] = self.person_value("age", p, leg)
+                        leg[name] = table[getrandbits(bits)]
+                if age_fields:
+                    ref = leg.get(self.age_reference) if self.age_reference else None
+                    age = age_at(p.birth, ref or self.today_ordinal)
+                    for name in age_fields:
+                        leg[name] = age
                 if residence and purpose_field and group in ("TUN", "TUN_ABROAD") and rng.random() < 0.6:
                     leg[purpose_field] = residence  # going home
-                self._blank(leg)
+                if blank_any and random_() < blank_any:
+                    blank(leg)
                 rec["_leg"] = leg
                 pending.append(leg)
-            self._blank(rec)
+            if blank_any and random_() < blank_any:
+                blank(rec)
             yield rec
             emitted += 1
 
@@ -1118,29 +1155,66 @@ class DatasetSynth:
             return text
         return string_variant
 
+    def _numbering(self, template: str) -> Callable[[int], str]:
+        """n -> identifier; templates of the usual shape (one zero-padded {n}) skip str.format."""
+        fixed = template.replace("{year}", str(self.year)).replace("{yy}", f"{self.year % 100:02d}")
+        m = re.fullmatch(r"([^{}]*)\{n:0(\d+)d\}([^{}]*)", fixed)
+        if m:
+            head, width, tail = m.group(1), int(m.group(2)), m.group(3)
+            return lambda n: head + str(n).zfill(width) + tail
+        return lambda n: template.format(n=n, year=self.year, yy=self.year % 100)
+
     def rows(self, rows: int, error_rate: float = 0.0, errors: list | None = None) -> Iterator[list[str]]:
         """Rows of text in field order. Injected errors are appended to `errors` as
         (row, field, kind), row being the spreadsheet row number (header = row 1)."""
-        names, formatters, messy = self.names, self.formatters, self.messy
-        width = range(len(names))
+        names, messy = self.names, self.messy
+        nfields = len(names)
+        getter = operator.itemgetter(*names) if nfields > 1 else (lambda rec: (rec[names[0]],))
+        date_idx = [i for i, f in enumerate(self.fields) if f.type == "date"]
+        other_idx = [(i, self.formatters[i]) for i, f in enumerate(self.fields)
+                     if f.type in ("integer", "decimal", "boolean")]
+        date_text = self.date_text
+        date_cached = date_text.cache.get
         messiness = self.messiness
         mess_random = self.mess_rng.random
+        # Which cells get a messy spelling: the gaps between them are geometric, so one
+        # random draw per messy cell replaces one per cell.
+        log_keep = math.log(1.0 - messiness) if 0.0 < messiness < 1.0 else None
+
+        def gap() -> int:
+            return 0 if log_keep is None else int(math.log(1.0 - mess_random()) / log_keep)
+
+        next_messy = gap() if messiness else 0
         err_random = self.err_rng.random
-        year, yy = self.year, self.year % 100
-        seq = list(self.sequence_templates.items())
+        seq = [(name, self._numbering(template)) for name, template in self.sequence_templates.items()]
         for index, rec in enumerate(self.records(rows)):
-            for name, template in seq:
-                rec[name] = template.format(n=index + 1, year=year, yy=yy)
+            for name, number in seq:
+                rec[name] = number(index + 1)
             error = None
             if error_rate and err_random() < error_rate:
                 error = self._inject_typed(rec)
                 if "_leg" in rec:  # the exit check of the other leg needs this row loaded
                     rec["_leg"]["_first_leg_errored"] = True
-            out = [formatters[i](rec.get(names[i])) for i in width]
+            try:
+                values = getter(rec)
+            except KeyError:
+                values = [rec.get(n) for n in names]
+            out = ["" if v is None else v for v in values]
+            for i in date_idx:
+                v = values[i]
+                if v is not None:
+                    out[i] = date_cached(v) or date_text(v)
+            for i, fmt in other_idx:
+                v = values[i]
+                if v is not None:
+                    out[i] = fmt(v)
             if messiness:
-                for i in width:
-                    if out[i] and messy[i] is not None and mess_random() < messiness:
-                        out[i] = messy[i](out[i], rec.get(names[i]))
+                while next_messy < nfields:
+                    i = next_messy
+                    if out[i] and messy[i] is not None:
+                        out[i] = messy[i](out[i], values[i])
+                    next_messy += 1 + gap()
+                next_messy -= nfields
             if "_error_pending" in rec:
                 error = self._inject_text(rec, out)
             if error is not None and errors is not None:
@@ -1150,8 +1224,9 @@ class DatasetSynth:
     # ---- errors ------------------------------------------------------------------------------
 
     def _inject_typed(self, rec: dict):
-        """Choose one error for this row. Rule errors change typed values here; field errors
-        are marked for _inject_text to apply on the text. Returns (field, kind) or None."""
+        """Choose one error for this row. Rule errors change typed values here, and are kept
+        only if the row then breaks exactly that rule; field errors are marked for
+        _inject_text to apply on the text. Returns (field, kind) or None."""
         rng = self.err_rng
         options: list[tuple[str, object]] = []
         for kind, i in self.field_errors:
@@ -1162,34 +1237,64 @@ class DatasetSynth:
                 continue
             options.append((kind, i))
         for r in self.rules["date_order"]:
-            b, a = rec.get(r["before"]), rec.get(r["after"])
-            lo = self.bounds[r["after"]][0]
-            if b is not None and a is not None and (lo is None or b - 1 >= lo.toordinal()):
+            if rec.get(r["before"]) is not None and rec.get(r["after"]) is not None:
                 options.append(("date_order", r))
         if self.age_rule:
             if rec.get(self.age_rule["age"]) is not None and rec.get(self.age_rule["birth_date"]) is not None:
                 options.append(("age_mismatch", self.age_rule))
         for part, whole in self.not_greater:
-            hi = self.bounds[part][1]
-            if rec.get(whole) is not None and (hi is None or rec[whole] + 1 <= hi):
+            if rec.get(whole) is not None:
                 options.append(("not_greater", (part, whole)))
         if self.trip and rec.get("_second_leg") and rec.get("_first_leg") == self.exit_code \
                 and not rec.get("_first_leg_errored"):
             options.append(("exit_before_entry", self.trip))
-        if not options:
-            return None
-        kind, target = options[int(rng.random() * len(options))]
-        if kind in FIELD_ERROR_KINDS:
-            rec["_error_pending"] = (kind, target)
-            return None
+        # every kind equally likely, whatever the number of fields it can hit
+        by_kind: dict[str, list] = {}
+        for kind, target in options:
+            by_kind.setdefault(kind, []).append(target)
+        kinds = list(by_kind)
+        rng.shuffle(kinds)
+        ordered = []
+        for kind in kinds:
+            targets = by_kind[kind]
+            rng.shuffle(targets)
+            ordered.extend((kind, t) for t in targets)
+        for kind, target in ordered:
+            if kind in FIELD_ERROR_KINDS:
+                rec["_error_pending"] = (kind, target)
+                return None
+            if kind == "exit_before_entry":
+                rec[target["direction"]] = self.exit_code
+                return target["date"], kind  # the validator blames the second exit's date
+            saved = dict(rec)
+            blamed = self._break_rule(kind, target, rec)
+            if blamed is not None and self.row_problems(rec) == [(blamed, kind)]:
+                return blamed, kind
+            rec.clear()
+            rec.update(saved)
+        return None
+
+    def _break_rule(self, kind: str, target, rec: dict) -> str | None:
+        """Change typed values so the row breaks one rule; the field the validator will blame."""
+        rng = self.err_rng
         if kind == "date_order":
-            after = target["after"]
-            lo = self.bounds[after][0]
-            rec[after] = rec[target["before"]] - rng.randint(1, 30)
-            if lo is not None:
-                rec[after] = max(rec[after], lo.toordinal())
-            self._keep_age_consistent(rec)
-            return after, kind
+            before, after = target["before"], target["after"]
+            if self.person_roles.get(before) == "birth":
+                # born after the event: move the birth date, drop the age that would go negative
+                hi = self.bounds[before][1]
+                room = (hi.toordinal() if hi else rec[after] + 30) - rec[after]
+                if room < 1:
+                    return None
+                rec[before] = rec[after] + rng.randint(1, min(30, room))
+                for name, role in self.person_roles.items():
+                    if role == "age":
+                        if self.by_name[name].required:
+                            return None
+                        rec[name] = None
+            else:
+                rec[after] = rec[before] - rng.randint(1, 30)
+                self._keep_age_consistent(rec)
+            return after
         if kind == "age_mismatch":
             age = target["age"]
             lo, hi = self.bounds[age]
@@ -1199,18 +1304,45 @@ class DatasetSynth:
             if not (up_ok or down_ok):
                 return None
             rec[age] = up if up_ok and (not down_ok or rng.random() < 0.5) else down
-            return age, kind
+            return age
         if kind == "not_greater":
             part, whole = target
-            hi = self.bounds[part][1]
             rec[part] = rec[whole] + 1 + int(rng.random() * 3)
-            if hi is not None:
-                rec[part] = min(rec[part], hi)
-            return part, kind
-        if kind == "exit_before_entry":
-            rec[target["direction"]] = self.exit_code
-            return target["date"], kind  # the validator blames the second exit's date
+            return part
         return None
+
+    def row_problems(self, rec: dict) -> list[tuple[str, str]]:
+        """(field, kind) for every bound and row rule the typed record breaks, as the validator
+        would see them (rules only when every value is within bounds)."""
+        out = []
+        for f in self.fields:
+            v = rec.get(f.name)
+            if v is None or f.type not in ("integer", "decimal", "date"):
+                continue
+            lo, hi = self.bounds[f.name]
+            if f.type == "date":
+                lo, hi = (b.toordinal() if b is not None else None for b in (lo, hi))
+            if lo is not None and v < lo:
+                out.append((f.name, "below_min"))
+            if hi is not None and v > hi:
+                out.append((f.name, "above_max"))
+        if out:
+            return out
+        for r in self.rules["date_order"]:
+            b, a = rec.get(r["before"]), rec.get(r["after"])
+            if b is not None and a is not None and a < b:
+                out.append((r["after"], "date_order"))
+        if self.age_rule:
+            a, b = rec.get(self.age_rule["age"]), rec.get(self.age_rule["birth_date"])
+            ref = rec.get(self.age_rule.get("reference")) if self.age_rule.get("reference") else None
+            if a is not None and b is not None and abs(age_at(b, ref or self.today_ordinal) - a) > \
+                    int(self.age_rule.get("tolerance", 1)):
+                out.append((self.age_rule["age"], "age_mismatch"))
+        for part, whole in self.not_greater:
+            p, w = rec.get(part), rec.get(whole)
+            if p is not None and w is not None and p > w:
+                out.append((part, "not_greater"))
+        return out
 
     def _keep_age_consistent(self, rec: dict) -> None:
         """After moving a date, keep the age rule satisfied: one error per row, not two."""
@@ -1219,11 +1351,6 @@ class DatasetSynth:
             ref = rec.get(self.age_reference)
             if rec.get(a) is not None and rec.get(b) is not None and ref is not None:
                 rec[a] = age_at(rec[b], ref)
-        for r in self.rules["date_order"]:  # and birth dates before the moved date
-            if self.person_roles.get(r["before"]) == "birth" and r["after"] in rec:
-                b, a = rec.get(r["before"]), rec.get(r["after"])
-                if b is not None and a is not None and a < b:
-                    rec[r["before"]] = a
 
     def _inject_text(self, rec: dict, out: list[str]):
         kind, i = rec.pop("_error_pending")

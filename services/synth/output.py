@@ -8,7 +8,6 @@ import re
 import shutil
 import unicodedata
 import zipfile
-from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,7 +18,9 @@ _FIXED_ZIP_TIME = (2000, 1, 1, 0, 0, 0)
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 # Letters Windows-1256 lacks and Unicode decomposition does not reduce to ASCII.
 _LETTERS = {"ß": "ss", "ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
-            "æ": "ae", "Æ": "AE", "ð": "d", "þ": "th", "—": "-", "–": "-"}
+            "æ": "ae", "Æ": "AE", "ð": "d", "þ": "th", "—": "-", "–": "-",
+            # nor Arabic-Indic digits: Arabic Windows software writes ASCII digits
+            **{chr(0x0660 + i): str(i) for i in range(10)}}
 
 
 def _transliterate(err: UnicodeEncodeError):
@@ -54,26 +55,36 @@ def write_rows(path: Path, header: list[str], rows: Iterable[list[str]], *, fmt:
     raise ValueError(f"format must be one of {', '.join(FORMATS)}")
 
 
-def _chunks(rows: Iterable[list[str]]):
-    it = iter(rows)
-    while chunk := list(islice(it, CHUNK)):
-        yield chunk
-
-
 def _write_csv(path, header, rows, encoding, delimiter, progress) -> int:
     if len(delimiter) != 1:
         raise ValueError("the delimiter must be one character")
     errors = "marsad-transliterate" if encoding == "cp1256" else "strict"
-    count = 0
+    counter = _Counter(rows, progress)
     with open(path, "w", encoding=encoding, errors=errors, newline="") as fh:
         writer = csv.writer(fh, delimiter=delimiter)
         writer.writerow(header)
-        for chunk in _chunks(rows):
-            writer.writerows(chunk)
-            count += len(chunk)
-            if progress:
+        writer.writerows(counter)  # straight from the generator: no chunk lists to build
+    counter.done()
+    return counter.count
+
+
+class _Counter:
+    """Passes rows through, counting them and reporting progress every CHUNK rows."""
+
+    def __init__(self, rows: Iterable[list[str]], progress: Callable[[int], None] | None):
+        self.rows, self.progress, self.count = rows, progress, 0
+
+    def __iter__(self):
+        progress, count = self.progress, 0
+        for count, row in enumerate(self.rows, 1):
+            yield row
+            if progress is not None and count % CHUNK == 0:
                 progress(count)
-    return count
+        self.count = count
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress(self.count)
 
 
 class _ReproducibleZip(zipfile.ZipFile):
@@ -106,17 +117,14 @@ def _write_xlsx(path, header, rows, progress, numeric) -> int:
     ws = wb.create_sheet(title="data")
     ws.append(header)
     columns = [i for i, flag in enumerate(numeric) if flag]
-    count = 0
-    for chunk in _chunks(rows):
-        for row in chunk:
-            for i in columns:  # a spreadsheet keeps plain numbers as numbers, the rest as typed
-                v = row[i]
-                if v and _NUMBER.match(v):
-                    row[i] = float(v) if "." in v else int(v)
-            ws.append(row)
-        count += len(chunk)
-        if progress:
-            progress(count)
+    counter = _Counter(rows, progress)
+    for row in counter:
+        for i in columns:  # a spreadsheet keeps plain numbers as numbers, the rest as typed
+            v = row[i]
+            if v and _NUMBER.match(v):
+                row[i] = float(v) if "." in v else int(v)
+        ws.append(row)
+    counter.done()
     with _ReproducibleZip(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         ExcelWriter(wb, archive).save()
-    return count
+    return counter.count

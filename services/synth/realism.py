@@ -49,10 +49,14 @@ def border_crossings(synth):
     samplers = {g: _sampler(synth, field, hints) for g, hints in P.PURPOSES.items()} if field else {}
     rng = synth.rng
 
+    fallback = samplers.get("OTHER")
+
     def hook(rec, p):
-        sampler = samplers.get(p.group_key) if p is not None else None
+        sampler = (samplers.get(p.group_key) if p is not None else None) or fallback
         if sampler is not None:
             rec[field] = sampler.draw(rng)
+    if fallback is not None:
+        hook.sets = (field,)  # every row gets its purpose here: no need to draw it before
     return hook
 
 

@@ -104,7 +104,7 @@ def main() -> None:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         import psycopg
         with psycopg.connect(dsn) as conn:
-            conn.execute("CREATE TABLE bench_copy (LIKE ds_border_crossings)")
+            conn.execute("CREATE TABLE bench_copy (LIKE ds_border_crossings INCLUDING ALL)")
             conn.execute("ALTER TABLE bench_copy ALTER COLUMN submission_id DROP NOT NULL, "
                          "ALTER COLUMN institution DROP NOT NULL, ALTER COLUMN source_row DROP NOT NULL")
         assert [h for h in header if h not in fields] == [], header

@@ -1,0 +1,73 @@
+"""Shared fixtures.
+
+Real servers are session-scoped and started lazily: a run that needs no database or
+S3 starts neither. A test that asks for one gets the ``postgres`` or ``s3`` marker, so
+``pytest -m "not postgres and not s3"`` runs the quick subset.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from services.storage import LocalStore, S3Store
+from tests.servers import PostgresServer, SeaweedServer, ServerBinaryMissing
+
+_SERVER_MARKERS = {"postgres": "postgres", "postgres_url": "postgres", "s3": "s3", "s3_store": "s3"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for marker in {_SERVER_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in _SERVER_MARKERS}:
+            item.add_marker(marker)
+
+
+def _started(server_class):
+    # A missing server is a failure, not a skip: CI installs it (`make test-deps`), so a
+    # skip would hide that a whole layer went untested.
+    try:
+        return server_class().start()
+    except ServerBinaryMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+# --- PostgreSQL --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server for the session (``tests.servers.PostgresServer``)."""
+    server = _started(PostgresServer)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres) -> str:
+    """SQLAlchemy URL of the session's ``marsad`` database."""
+    return postgres.url
+
+
+# --- object store ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A SeaweedFS S3 server for the session (``tests.servers.SeaweedServer``)."""
+    server = _started(SeaweedServer)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_store(tmp_path) -> LocalStore:
+    return LocalStore(tmp_path / "objects")
+
+
+@pytest.fixture
+def s3_store(s3):
+    """An S3Store whose buckets (own prefix per test) are removed afterwards."""
+    prefix = f"t{secrets.token_hex(4)}"
+    yield S3Store(s3.endpoint, s3.access_key, s3.secret_key, secure=False, bucket_prefix=prefix)
+    s3.remove_buckets(prefix + "-")
