@@ -62,6 +62,11 @@ def find(session: Session, username: str) -> Account | None:
     return session.exec(select(Account).where(Account.username == username)).first()
 
 
+def demo_roles(policies, institution: str) -> list[str]:
+    """The roles a demo account is made for: those the agreement allows, but not sandbox-only ones."""
+    return sorted(r for r in policies.roles_allowed(institution) if not policies.roles[r].sandbox_only)
+
+
 def seed_demo(session: Session, policies, password: str = DEMO_PASSWORD) -> list[Account]:
     """One account per (institution, allowed role), skipping those that exist; returns the new ones."""
     _require_enabled()
@@ -69,7 +74,7 @@ def seed_demo(session: Session, policies, password: str = DEMO_PASSWORD) -> list
     created = []
     hashed = hash_password(password)  # one hash for all demo accounts: seeding stays fast
     for code in policies.institutions:
-        for role in sorted(policies.roles_allowed(code)):
+        for role in sorted(demo_roles(policies, code)):
             username = f"{code.lower()}.{role}"
             if username in existing:
                 continue

@@ -86,4 +86,4 @@ def logins(policies=None) -> list[tuple[str, str, str]]:
     """(username, institution, role) of every demo account."""
     policies = policies or load_policies()
     return [(f"{code.lower()}.{role}", code, role)
-            for code in sorted(policies.institutions) for role in sorted(policies.roles_allowed(code))]
+            for code in sorted(policies.institutions) for role in accounts.demo_roles(policies, code)]

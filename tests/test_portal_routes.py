@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.portal_fixtures import app, client, csrf, portal_engine, portal_env  # noqa: F401
+from tests.portal_fixtures import (app, border_crossings_csv, client, crossing, csrf, login, logout,  # noqa: F401
+                                   portal_engine, portal_env, upload)
 
 PUBLIC = {"static", "health.healthz", "auth.login", "auth.logout"}
 SAMPLE_ARGS = {"submission_id": 1, "code": "border_crossings", "action": "approve"}
@@ -30,6 +31,9 @@ def test_every_route_needs_a_login(app, client):
 
 
 def test_every_route_asks_the_policy(app, client):
+    login(client, "mi-paf.submitter")
+    assert upload(client, border_crossings_csv([crossing(1)])).location.endswith("/submissions/1")
+    logout(client)
     # A principal whose institution the policies do not know: `decide` refuses it everything,
     # so any page that answers 200 would be one that never asked.
     with client.session_transaction() as sess:
@@ -46,7 +50,5 @@ def test_every_route_asks_the_policy(app, client):
 
 @pytest.mark.parametrize("url", ["/submissions/999999", "/catalog/datasets/nope", "/catalog/codelists/nope"])
 def test_unknown_things_are_not_found(client, url):
-    from tests.portal_fixtures import login
-
     login(client, "onm.onm_analyst")
     assert client.get(url).status_code == 404

@@ -336,10 +336,11 @@ def test_injected_errors_are_where_recorded_and_nowhere_else(tmp_path, code):
     assert {(r, f, k) for r, f, k in found} == set(recorded)
 
 
-def test_errors_change_only_the_recorded_rows(tmp_path):
+@pytest.mark.parametrize("code", ["residence_permits", "border_crossings", "interceptions"])
+def test_errors_change_only_the_recorded_rows(tmp_path, code):
     args = dict(rows=3000, year=YEAR, seed=31, messiness=0.1)
-    write_file(tmp_path / "clean.csv", "residence_permits", **args)
-    summary = write_file(tmp_path / "dirty.csv", "residence_permits", error_rate=0.2, **args)
+    write_file(tmp_path / "clean.csv", code, **args)
+    summary = write_file(tmp_path / "dirty.csv", code, error_rate=0.2, **args)
     clean, dirty = read_csv(tmp_path / "clean.csv"), read_csv(tmp_path / "dirty.csv")
     changed = {i + 1 for i, (a, b) in enumerate(zip(clean, dirty)) if a != b}
     assert changed <= {row for row, _, _ in summary.errors_injected}

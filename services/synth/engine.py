@@ -1106,8 +1106,9 @@ class DatasetSynth:
         return lambda v: "" if v is None else v
 
     def _messy(self, f: Field):
-        """A function (text, value) -> another valid spelling of the value, as partners write it."""
-        rng = self.mess_rng
+        """A function (text, value, u) -> another valid spelling of the value, as partners write
+        it. Every choice derives from the one uniform draw u, so the messiness stream moves
+        the same way whatever the cell holds (an injected error does not shift later rows)."""
         if f.type == "code":
             cl = self.catalog.codelists[f.codelist]
             spellings: dict[str, list[str]] = {}
@@ -1118,40 +1119,38 @@ class DatasetSynth:
                 spellings[code] = [a for a in alts if a.strip() and cl.resolve(a) == code
                                    and cl.resolve(a.translate(ARABIC_DIGITS)) == code]
 
-            def code_variant(text, v):
+            def code_variant(text, v, u):
                 alts = spellings.get(text)
-                return alts[int(rng.random() * len(alts))] if alts else text
+                return alts[int(u * len(alts))] if alts else text
             return code_variant
         if f.type == "date":
             other = self.other_date_text
 
-            def date_variant(text, v):
-                r = rng.random()
-                if r < 0.4:
+            def date_variant(text, v, u):
+                if u < 0.4:
                     return text.translate(ARABIC_DIGITS)
-                if r < 0.7:
+                if u < 0.7:
                     return other(v)
                 y, m, d = _ymd(v)
                 return (f"{d:02d}-{m:02d}-{y:04d}", f"{d}/{m}/{y:04d}", f"{d:02d}.{m:02d}.{y:04d}",
-                        f"{y:04d}/{m:02d}/{d:02d}")[rng.getrandbits(2)]
+                        f"{y:04d}/{m:02d}/{d:02d}")[min(int((u - 0.7) / 0.075), 3)]
             return date_variant
         if f.type == "integer":
-            return lambda text, v: text.translate(ARABIC_DIGITS) if rng.random() < 0.6 else f" {text} "
+            return lambda text, v, u: text.translate(ARABIC_DIGITS) if u < 0.6 else f" {text} "
         if f.type == "decimal":
-            return lambda text, v: text.replace(".", ",") if rng.random() < 0.5 else text.translate(ARABIC_DIGITS)
+            return lambda text, v, u: text.replace(".", ",") if u < 0.5 else text.translate(ARABIC_DIGITS)
         if f.type == "boolean":
-            return lambda text, v: (("oui", "1", "yes", "نعم", "TRUE") if v else ("non", "0", "no", "لا", "FALSE"))[
-                int(rng.random() * 5)]
+            return lambda text, v, u: (("oui", "1", "yes", "نعم", "TRUE") if v else ("non", "0", "no", "لا", "FALSE"))[
+                int(u * 5)]
         if f.pattern or self.person_roles.get(f.name) in ("pid", "doc", "national_id"):
             return None  # identifiers are copied from documents, not retyped
         limit = f.max_length or 10_000
 
-        def string_variant(text, v):
-            r = rng.random()
-            if r < 0.5 and text.upper() != text:
+        def string_variant(text, v, u):
+            if u < 0.5 and text.upper() != text:
                 return text.upper()  # names in capitals, as on passports
             if len(text) + 2 <= limit:
-                return f" {text} " if r < 0.8 else text.replace(" ", "  ", 1) + " "
+                return f" {text} " if u < 0.8 else text.replace(" ", "  ", 1) + " "
             return text
         return string_variant
 
@@ -1211,8 +1210,9 @@ class DatasetSynth:
             if messiness:
                 while next_messy < nfields:
                     i = next_messy
+                    u = mess_random()
                     if out[i] and messy[i] is not None:
-                        out[i] = messy[i](out[i], values[i])
+                        out[i] = messy[i](out[i], values[i], u)
                     next_messy += 1 + gap()
                 next_messy -= nfields
             if "_error_pending" in rec:
