@@ -125,6 +125,5 @@ def require(action: str, resource_fn=None):
             resource = resource_fn(**kwargs) if resource_fn else None
             check(action, resource)
             return view(**kwargs)
-        wrapped.required_action = action  # read by tests and the route listing
         return wrapped
     return decorator

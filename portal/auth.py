@@ -32,7 +32,7 @@ def safe_next(target: str | None) -> str:
 @bp.before_app_request
 def _drop_disabled_local_sessions():
     """A local account disabled or removed loses its open sessions at the next request."""
-    if login_method() != "local":
+    if login_method() != "local" or request.endpoint in ("static", "health.healthz"):
         return
     principal = current_principal()
     account = accounts.find(db_session(), principal.username) if principal else None

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, render_template
 from services.policy import Resource
 from services.templates import csv_template, xlsx_template
 # The same wording of a validation rule as in the workbook's "fields" sheet (private there for now).
-from services.templates import _rule_text as rule_in_words
+from services.templates import rule_text as rule_in_words
 
 from portal.access import require
 from portal.i18n import current_language

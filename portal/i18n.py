@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode
 
-from flask import request, session
+from flask import current_app, request, session
 from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -49,13 +49,7 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    return request.accept_languages.best_match(LANGUAGES) or request_default()
-
-
-def request_default() -> str:
-    from flask import current_app
-
-    return current_app.config["DEFAULT_LANGUAGE"]
+    return request.accept_languages.best_match(LANGUAGES) or current_app.config["DEFAULT_LANGUAGE"]
 
 
 def remember_language_choice() -> None:
@@ -150,7 +144,7 @@ def init_app(app) -> None:
         }
 
     app.jinja_env.globals.update(
-        text_in=text_in, institution_name=institution_name, role_name=role_name, dataset_name=dataset_name, field_label=field_label,
-        status_label=status_label, actor_label=actor_label, move_label=lambda m: str(MOVE_LABELS.get(m, m)),
+        text_in=text_in, institution_name=institution_name, role_name=role_name, dataset_name=dataset_name,
+        field_label=field_label, status_label=status_label, actor_label=actor_label, move_label=lambda m: str(MOVE_LABELS.get(m, m)),
         field_type_label=lambda t: str(FIELD_TYPE_LABELS.get(t, t)), number=number, when=when, bound=bound,
     )

@@ -67,12 +67,13 @@ def index():
     page = queries.submissions(db_session(), scope, dataset=dataset, status=status, institution=institution,
                                page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
     institutions = sorted(policies.institutions if scope is queries.ALL else scope)
+    moves = {sub.id: queries.allowed_moves(policies, principal, sub) for sub in page.items}
     return render_template("submissions/index.html", page=page, filters={
         "dataset": dataset, "status": status, "institution": institution},
         datasets=list(runtime().catalog.datasets), statuses=[s.value for s in Status],
         institutions=institutions if len(institutions) > 1 else [],
         page_url=lambda n: url_for("submissions.index", **{**request.args.to_dict(), "page": n}),
-        moves={sub.id: queries.allowed_moves(policies, principal, sub) for sub in page.items})
+        moves=moves, any_moves=any(moves.values()))
 
 
 @bp.route("/new", methods=["GET", "POST"])

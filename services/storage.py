@@ -173,6 +173,9 @@ def _copy_hashing(data: bytes | BinaryIO, target: BinaryIO) -> tuple[int, str]:
 # --- local folder ------------------------------------------------------------------
 
 
+_VERSION_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
+
+
 def _new_version_id() -> str:
     # Sortable by time, unique across processes.
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
@@ -306,7 +309,7 @@ class LocalStore:
         path = self._path(institution, key)
         if version_id is None:
             return path
-        if "/" in version_id or version_id.startswith("."):
+        if not _VERSION_ID.fullmatch(version_id):  # e.g. "x.json" would name a sidecar
             raise ObjectNotFound(f"{institution}:{key}@{version_id}")
         meta_path = self._meta_path(institution, key)
         if meta_path.is_file() and json.loads(meta_path.read_text()).get("version_id") == version_id:

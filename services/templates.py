@@ -309,7 +309,7 @@ def _write_fields(sheet, dataset: Dataset, catalog: Catalog, lang: str) -> None:
         ]
         for col, value in enumerate(values, start=1):
             sheet.cell(row=row, column=col, value=value)
-    rules = [_rule_text(rule, dataset, catalog, lang) for rule in dataset.rules]
+    rules = [rule_text(rule, dataset, catalog, lang) for rule in dataset.rules]
     if rules:
         row = top + len(dataset.fields) + 2
         sheet.cell(row=row, column=1, value=words["rules"]).font = HEADER_FONT
@@ -320,7 +320,7 @@ def _write_fields(sheet, dataset: Dataset, catalog: Catalog, lang: str) -> None:
     sheet.freeze_panes = sheet.cell(row=top + 1, column=1)
 
 
-def _rule_text(rule, dataset: Dataset, catalog: Catalog, lang: str) -> str:
+def rule_text(rule, dataset: Dataset, catalog: Catalog, lang: str) -> str:
     """A rule in words, with the fields named by their labels in `lang`."""
     labels = {k: dataset.field(v).labels.get(lang, v) if v in dataset.field_names else v
               for k, v in rule.params.items()}

@@ -2,7 +2,9 @@
 
 Real servers are session-scoped and started lazily: a run that needs no database or
 S3 starts neither. A test that asks for one gets the ``postgres`` or ``s3`` marker, so
-``pytest -m "not postgres and not s3"`` runs the quick subset.
+``pytest -m "not postgres and not s3"`` runs the quick subset. Fixtures that pick a
+backend by parameter (``request.getfixturevalue``) count too when the parameter value is
+``"postgres"`` or ``"s3"``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ _SERVER_MARKERS = {"postgres": "postgres", "postgres_url": "postgres", "s3": "s3
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        for marker in {_SERVER_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in _SERVER_MARKERS}:
+        needs = {_SERVER_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in _SERVER_MARKERS}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            needs |= {v for v in callspec.params.values() if isinstance(v, str) and v in ("postgres", "s3")}
+        for marker in needs:
             item.add_marker(marker)
 
 

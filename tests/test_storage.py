@@ -23,7 +23,7 @@ from services.storage import (
 MiB = 1024 * 1024
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(params=["local", "s3"])
 def store(request) -> ObjectStore:
     return request.getfixturevalue(f"{request.param}_store")
 
@@ -177,6 +177,14 @@ def test_s3_delete_institution_drops_bucket_and_versions(s3, s3_store):
     s3_store.put("sandbox-7", "reports/r.csv", b"3")
     assert s3.client().get_bucket_versioning(s3_store.bucket("sandbox-7")).status == "Enabled"
     assert len(list(s3.client().list_objects(s3_store.bucket("sandbox-7"), recursive=True, include_version=True))) == 1
+
+
+def test_local_version_ids_cannot_reach_bookkeeping(local_store):
+    one = local_store.put("ins", "r.csv", b"1")
+    local_store.put("ins", "r.csv", b"2")
+    for forged in (f"{one.version_id}.json", "../../.meta/r.csv.json", "latest"):
+        with pytest.raises(ObjectNotFound):
+            local_store.get("ins", "r.csv", version_id=forged)
 
 
 def test_local_delete_institution_removes_folder(local_store):

@@ -320,6 +320,54 @@ def test_some_persons_appear_in_several_datasets(tmp_path):
     assert all(border[p] == returns[p] for p in shared if border[p] and returns[p])
 
 
+NEW_DATASET = """
+code: scholarships
+names: {ar: منح, fr: Bourses, en: Scholarships}
+unit: person
+fields:
+  - {name: file_ref, labels: {en: Ref}, type: string, required: true, max_length: 12, pattern: "^[A-Z]{2}[0-9]+$"}
+  - {name: person_id, labels: {en: Person}, type: string, required: true, max_length: 40}
+  - {name: full_name, labels: {en: Name}, type: string, max_length: 60}
+  - {name: citizenship, labels: {en: Citizenship}, type: code, codelist: countries, required: true}
+  - {name: gender, labels: {en: Sex}, type: code, codelist: sex}
+  - {name: age_group, labels: {en: Age group}, type: code, codelist: age_groups}
+  - {name: application_date, labels: {en: Applied}, type: date, required: true, min: 2000-01-01, max: today}
+  - {name: award_date, labels: {en: Awarded}, type: date, min: 2000-01-01, max: today}
+  - {name: amount, labels: {en: Amount}, type: decimal, min: 100, max: 5000}
+  - {name: renewed, labels: {en: Renewed}, type: boolean}
+  - {name: students, labels: {en: Students}, type: integer, required: true, min: 1, max: 40}
+  - {name: female_students, labels: {en: Female}, type: integer, min: 0}
+rules:
+  - {kind: date_order, before: application_date, after: award_date}
+  - {kind: not_greater, part: female_students, whole: students}
+"""
+
+
+def test_a_dataset_no_profile_knows_gets_valid_data(tmp_path):
+    # a new YAML file, no code: the catalog alone drives the generator
+    import shutil
+
+    from services.catalog import CATALOG_DIR
+
+    shutil.copytree(CATALOG_DIR / "codelists", tmp_path / "cat" / "codelists")
+    (tmp_path / "cat" / "datasets").mkdir()
+    (tmp_path / "cat" / "datasets" / "scholarships.yaml").write_text(NEW_DATASET, encoding="utf-8")
+    catalog = load_catalog(tmp_path / "cat")
+    dataset = catalog.dataset("scholarships")
+    summary = write_file(tmp_path / "f.csv", "scholarships", rows=2000, year=YEAR, seed=1, messiness=0,
+                         catalog=catalog)
+    rows = read_csv(tmp_path / "f.csv")
+    problems, typed = check_rows(rows, dataset, catalog, strict=True)
+    assert not problems and len(typed) == summary.rows == 2000
+    assert len({v["file_ref"] for _, v in typed}) == 2000
+    write_file(tmp_path / "g.csv", "scholarships", rows=2000, year=YEAR, seed=1, messiness=0.3, error_rate=0.1,
+               catalog=catalog)
+    found, _ = check_rows(read_csv(tmp_path / "g.csv"), dataset, catalog)
+    recorded = write_file(tmp_path / "g.csv", "scholarships", rows=2000, year=YEAR, seed=1, messiness=0.3,
+                          error_rate=0.1, catalog=catalog).errors_injected
+    assert found == set(recorded)
+
+
 # -- injected errors -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("code", DATASETS)
@@ -355,6 +403,18 @@ def test_every_error_kind_occurs(tmp_path):
     expected = {"required", "unknown_code", "bad_date", "above_max", "below_min", "too_long", "date_order",
                 "age_mismatch", "not_greater", "exit_before_entry"}
     assert expected <= kinds
+
+
+def test_error_kinds_can_be_restricted(tmp_path):
+    # the whole-file exit check runs only on files without row errors: benchmarks ask for it alone
+    summary = write_file(tmp_path / "f.csv", "border_crossings", rows=5000, year=YEAR, seed=42, error_rate=0.1,
+                         error_kinds=["exit_before_entry"])
+    assert summary.errors_injected
+    assert {kind for _, _, kind in summary.errors_injected} == {"exit_before_entry"}
+    found, _ = check_rows(read_csv(tmp_path / "f.csv"), CATALOG.dataset("border_crossings"), CATALOG)
+    assert found == set(summary.errors_injected)
+    with pytest.raises(ValueError):
+        write_file(tmp_path / "g.csv", "border_crossings", rows=10, year=YEAR, seed=1, error_kinds=["typo"])
 
 
 # -- encodings and formats -----------------------------------------------------------------

@@ -10,7 +10,7 @@ import click
 
 from services.catalog import CatalogError, default_catalog
 from services.cli import EXIT_NOT_FOUND
-from services.synth import default_year, write_file
+from services.synth import ERROR_KINDS, default_year, write_file
 from services.synth.output import ENCODINGS, FORMATS
 
 PROGRESS_ABOVE = 10_000  # rows; smaller files are written before a bar could be read
@@ -33,6 +33,7 @@ def _delimiter(value: str) -> str:
               help="Same seed, same data; person ids are shared across datasets of one seed.")
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of rows given one deliberate, recorded error.")
+@click.option("--error-kinds", help="Only these kinds, comma-separated: " + ", ".join(ERROR_KINDS) + ".")
 @click.option("--messiness", default=0.1, show_default=True, type=click.FloatRange(0, 1),
               help="Share of cells written in another valid spelling (Arabic-Indic digits, labels instead "
                    "of codes, dd/mm/yyyy, stray spaces, capitals).")
@@ -47,8 +48,8 @@ def _delimiter(value: str) -> str:
               help="File to write (with --all: a directory).  [default: DATASET.FORMAT, or ./synthetic]")
 @click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the injected errors here as CSV (row, field, kind; with --all a dataset column first).")
-def synth(dataset_code, all_datasets, rows, year, seed, error_rate, messiness, fmt, encoding, delimiter,
-          date_style, output, errors_out):
+def synth(dataset_code, all_datasets, rows, year, seed, error_rate, error_kinds, messiness, fmt, encoding,
+          delimiter, date_style, output, errors_out):
     """Write realistic, reproducible synthetic files for one dataset or all of them.
 
     Rows are numbered as in a spreadsheet: the header is row 1, the first data row is
@@ -61,6 +62,7 @@ def synth(dataset_code, all_datasets, rows, year, seed, error_rate, messiness, f
         click.echo(f"unknown dataset {dataset_code!r}; known: {', '.join(sorted(catalog.datasets))}", err=True)
         sys.exit(EXIT_NOT_FOUND)
     year = year if year is not None else default_year()
+    kinds = [k.strip() for k in error_kinds.split(",") if k.strip()] if error_kinds else None
     if all_datasets:
         directory = output or Path("synthetic")
         directory.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,8 @@ def synth(dataset_code, all_datasets, rows, year, seed, error_rate, messiness, f
             try:
                 summary = write_file(path, code, rows=rows, year=year, seed=seed, error_rate=error_rate,
                                      messiness=messiness, fmt=fmt, encoding=encoding, delimiter=delimiter,
-                                     date_style=date_style, catalog=catalog, progress=progress)
+                                     date_style=date_style, catalog=catalog, progress=progress,
+                                     error_kinds=kinds)
             except (ValueError, CatalogError) as err:
                 raise click.ClickException(f"{code}: {err}") from None
         elapsed = time.perf_counter() - started

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from services.catalog import Catalog, Dataset, default_catalog
 
@@ -48,14 +48,17 @@ def default_year(today: dt.date | None = None) -> int:
 
 def generate_rows(dataset: Dataset, catalog: Catalog, *, rows: int, year: int, seed: int,
                   error_rate: float = 0.0, messiness: float = 0.1, date_style: str = "iso",
-                  errors: list | None = None, today: dt.date | None = None) -> Iterator[dict[str, str]]:
+                  errors: list | None = None, today: dt.date | None = None,
+                  error_kinds: Iterable[str] | None = None) -> Iterator[dict[str, str]]:
     """Rows as {field name: text}, as a partner would write them; streaming, constant memory.
 
     Pass a list as `errors` to receive the injected errors as (row, field, kind), row being
-    the spreadsheet row number (header = 1, first data row = 2).
+    the spreadsheet row number (header = 1, first data row = 2). `error_kinds` restricts the
+    errors to some of ERROR_KINDS; a row drawn for an error that no allowed kind fits stays
+    clean, so the realised rate can then be lower than `error_rate`.
     """
     synth = DatasetSynth(dataset, catalog, year=year, seed=seed, messiness=messiness,
-                         date_style=date_style, today=today)
+                         date_style=date_style, today=today, error_kinds=error_kinds)
     names = synth.names
     for values in synth.rows(rows, error_rate, errors):
         yield dict(zip(names, values))
@@ -64,7 +67,8 @@ def generate_rows(dataset: Dataset, catalog: Catalog, *, rows: int, year: int, s
 def write_file(path, dataset_code: str, *, rows: int, year: int, seed: int, error_rate: float = 0.0,
                messiness: float = 0.1, fmt: str = "csv", encoding: str = "utf-8", delimiter: str = ",",
                date_style: str = "iso", catalog: Catalog | None = None,
-               progress: Callable[[int], None] | None = None, today: dt.date | None = None) -> SynthSummary:
+               progress: Callable[[int], None] | None = None, today: dt.date | None = None,
+               error_kinds: Iterable[str] | None = None) -> SynthSummary:
     """Write a synthetic file for one dataset; the header is the catalog's field names.
 
     `progress`, if given, is called with the number of rows written so far every 10,000 rows
@@ -81,7 +85,7 @@ def write_file(path, dataset_code: str, *, rows: int, year: int, seed: int, erro
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}")
     synth = DatasetSynth(dataset, catalog, year=year, seed=seed, messiness=messiness,
-                         date_style=date_style, today=today)
+                         date_style=date_style, today=today, error_kinds=error_kinds)
     errors: list[tuple[int, str, str]] = []
     path = Path(path)
     written = write_rows(path, synth.names, synth.rows(rows, error_rate, errors), fmt=fmt,

@@ -161,6 +161,80 @@ def _nationality_number(code: str) -> int:
     return zlib.crc32(code.encode()) % 17576
 
 
+def pattern_sampler(pattern: str, limit: int, attempts: int = 50):
+    """A function rng -> a string matching `pattern` (at most `limit` long), for the simple
+    regular expressions catalogs use (classes, ranges, repeats, groups, alternatives);
+    None when the pattern is beyond it."""
+    from re import _parser
+
+    try:
+        parsed = _parser.parse(pattern)
+    except re.error:
+        return None
+    compiled = re.compile(pattern)
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+
+    def from_class(rng, items) -> str:
+        choices: list[str] = []
+        negate = False
+        for op, av in items:
+            op = str(op)
+            if op == "NEGATE":
+                negate = True
+            elif op == "LITERAL":
+                choices.append(chr(av))
+            elif op == "RANGE":
+                lo, hi = av
+                choices.extend(chr(c) for c in range(lo, min(hi, lo + 200) + 1))
+            elif op == "CATEGORY":
+                name = str(av)
+                choices.extend("0123456789" if "DIGIT" in name else " " if "SPACE" in name else letters + "0123456789")
+        if negate:
+            choices = [c for c in letters if c not in choices]
+        return choices[int(rng.random() * len(choices))] if choices else "X"
+
+    def emit(rng, items, out: list[str]) -> None:
+        for op, av in items:
+            op = str(op)
+            if op == "LITERAL":
+                out.append(chr(av))
+            elif op == "NOT_LITERAL":
+                out.append(next(c for c in letters if ord(c) != av))
+            elif op == "ANY":
+                out.append(letters[int(rng.random() * len(letters))])
+            elif op == "IN":
+                out.append(from_class(rng, av))
+            elif op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                lo, hi, sub = av
+                hi = min(hi, lo + 6)
+                for _ in range(lo + int(rng.random() * (hi - lo + 1))):
+                    emit(rng, sub, out)
+            elif op in ("SUBPATTERN", "ATOMIC_GROUP"):
+                emit(rng, av[-1], out)
+            elif op == "BRANCH":
+                branches = av[1]
+                emit(rng, branches[int(rng.random() * len(branches))], out)
+            elif op == "AT":
+                pass
+            else:
+                raise ValueError(op)
+
+    def draw(rng) -> str:
+        for _ in range(attempts):
+            out: list[str] = []
+            emit(rng, parsed, out)
+            text = "".join(out)
+            if len(text) <= limit and compiled.fullmatch(text):
+                return text
+        raise ValueError(f"cannot draw a value for {pattern!r}")
+
+    try:
+        draw(random.Random(0))
+    except ValueError:
+        return None
+    return draw
+
+
 class Person:
     """One synthetic person; the *_text attributes are the values written in files."""
     __slots__ = ("pid", "nat", "male", "birth", "family", "given", "arabic", "doc", "group",
@@ -252,6 +326,14 @@ def birth_for_age(rng: random.Random, age: int, when: int) -> int:
 # -- the compiled dataset -----------------------------------------------------------------
 
 _NAME_GROUP = {nat: N.GROUPS[g] for nat, g in N.NATIONALITY_GROUP.items()}
+_ARAB, _EUROPE = P.ARAB, P.EUROPE
+
+
+def _geometric_table(p: float, bits: int = 14) -> list[int]:
+    """Quantiles of the geometric distribution (cells skipped before the next hit)."""
+    size = 1 << bits
+    log_keep = math.log(1.0 - p)
+    return [int(math.log(1.0 - (j + 0.5) / size) / log_keep) for j in range(size)]
 
 
 def _has(name: str, *words: str) -> bool:
@@ -305,9 +387,14 @@ class DatasetSynth:
     """
 
     def __init__(self, dataset: Dataset, catalog: Catalog, *, year: int, seed: int,
-                 messiness: float = 0.1, date_style: str = "iso", today: dt.date | None = None):
+                 messiness: float = 0.1, date_style: str = "iso", today: dt.date | None = None,
+                 error_kinds=None):
         from .realism import HOOKS
 
+        self.error_kinds = set(error_kinds) if error_kinds else set(ERROR_KINDS)
+        if self.error_kinds - set(ERROR_KINDS):
+            raise ValueError(f"unknown error kinds {sorted(self.error_kinds - set(ERROR_KINDS))}; "
+                             f"known: {', '.join(ERROR_KINDS)}")
         self.dataset, self.catalog = dataset, catalog
         self.year, self.seed = year, seed
         self.messiness = messiness
@@ -531,6 +618,10 @@ class DatasetSynth:
         self.need_doc, self.need_cin, self.need_full = "doc" in roles, "national_id" in roles, "full" in roles
         self.person_attributes = [(n, self._ROLE_ATTRIBUTES[r]) for n, r in self.person_roles.items()
                                   if r in self._ROLE_ATTRIBUTES]
+        self.person_attribute_names = [n for n, _ in self.person_attributes]
+        attrs = [a for _, a in self.person_attributes]
+        self.person_getter = (operator.attrgetter(*attrs) if len(attrs) > 1
+                              else (lambda p, a=attrs[0] if attrs else "pid": (getattr(p, a),)))
         self.age_fields = [n for n, r in self.person_roles.items() if r == "age"]
         self.person_computed = [(n, r) for n, r in self.person_roles.items()
                                 if r not in self._ROLE_ATTRIBUTES and r != "age"]
@@ -662,17 +753,24 @@ class DatasetSynth:
             return self._consulate_producer(pick)
         if _has(n, "assist", "organis", "partner", "partenaire"):
             return pick(list(N.ASSISTING_ORGANISATIONS))
-        if _has(n, "_id", "number", "_no", "reference", "_ref") or n in ("id", "ref", "no") or pattern:
-            prefix = "".join(w[0] for w in self.dataset.code.split("_")).upper()
-            candidates = [self.profile.id_templates.get(f.name), prefix + "-{year}-{n:07d}",
-                          prefix + "{year}{n:07d}", "{n:0%dd}" % min(limit, 10), prefix + "{n:06d}"]
+        identifier = _has(n, "_id", "number", "_no", "reference", "_ref") or n in ("id", "ref", "no")
+        if identifier:  # numbered in file order, in the first shape the field accepts
+            initials = "".join(w[0] for w in self.dataset.code.split("_")).upper()
+            two = self.dataset.code.replace("_", "")[:2].upper()
+            candidates = [self.profile.id_templates.get(f.name)]
+            for prefix in dict.fromkeys((initials, two, initials.lower())):
+                candidates += [prefix + "-{year}-{n:07d}", prefix + "/{year}/{n:06d}", prefix + "{year}{n:07d}",
+                               prefix + "{n:06d}", prefix + "-{n:06d}"]
+            candidates += ["{year}{n:06d}"] + ["{n:0%dd}" % w for w in range(min(limit, 12), 4, -1)]
             for template in filter(None, candidates):
-                sample = [template.format(n=k, year=self.year, yy=self.year % 100) for k in (1, 99_999)]
+                sample = [template.format(n=k, year=self.year, yy=self.year % 100) for k in (1, 999_999)]
                 if all(fits(s) for s in sample):
                     self.sequence_templates[f.name] = template
                     return None
-            letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-            return lambda rec, p: "".join(letters[rng.getrandbits(4)] for _ in range(min(limit, 8)))
+        if pattern:  # a shape no template fits: values drawn from the pattern itself
+            draw = pattern_sampler(f.pattern, limit)
+            if draw is not None:
+                return lambda rec, p: draw(rng)
         if _has(n, "employer", "company", "enterprise", "entreprise", "firm"):
             return pick([lat for lat, _ in N.EMPLOYERS])
         if _has(n, "city", "place", "town", "lieu", "ville", "address", "adresse", "locality"):
@@ -848,7 +946,7 @@ class DatasetSynth:
             p.group, p.family, p.given = self._name_parts(rng, nat, male)
             p.doc = self._doc_number(rng, nat) if self.need_doc else None
             p.cin = self._cin(rng) if self.need_cin else None
-        p.arabic = arabic = nat in P.ARAB and random_() < self.arabic_share
+        p.arabic = arabic = nat in _ARAB and random_() < self.arabic_share
         if nat == "TUN":
             p.residence = "TUN" if random_() < 0.55 else self.abroad_sampler.draw(rng)
         elif nat == "LBY" or random_() < 0.92:
@@ -858,10 +956,10 @@ class DatasetSynth:
         if p.residence not in self.country_codes and self.country_codes:
             p.residence = nat if nat in self.country_codes else self.nat_sampler.draw(rng)
         p.group_key = (("TUN" if p.residence == "TUN" else "TUN_ABROAD") if nat == "TUN"
-                       else nat if nat in ("LBY", "DZA") else "EUROPE" if nat in P.EUROPE else "OTHER")
+                       else nat if nat in ("LBY", "DZA") else "EUROPE" if nat in _EUROPE else "OTHER")
         p.sex_code = self.sex_codes[male]
         fam = p.family[1] if arabic and p.family[1] else p.family[0]
-        if not arabic and not male:
+        if not arabic and not male and "feminine_suffix" in p.group:
             fam = N.feminine(p.group, fam)
         given = p.given[1] if arabic and p.given[1] else p.given[0]
         p.family_text, p.given_text = fam, given
@@ -923,8 +1021,8 @@ class DatasetSynth:
 
     def _fill(self, rec: dict, p: Person | None) -> dict:
         if p is not None:
-            for name, attr in self.person_attributes:
-                rec[name] = getattr(p, attr)
+            if self.person_attributes:
+                rec.update(zip(self.person_attribute_names, self.person_getter(p)))
             if self.age_fields:
                 ref = rec.get(self.age_reference) if self.age_reference else None
                 age = age_at(p.birth, ref or self.today_ordinal)
@@ -1170,18 +1268,20 @@ class DatasetSynth:
         nfields = len(names)
         getter = operator.itemgetter(*names) if nfields > 1 else (lambda rec: (rec[names[0]],))
         date_idx = [i for i, f in enumerate(self.fields) if f.type == "date"]
-        other_idx = [(i, self.formatters[i]) for i, f in enumerate(self.fields)
-                     if f.type in ("integer", "decimal", "boolean")]
+        int_idx = [i for i, f in enumerate(self.fields) if f.type == "integer"]
+        other_idx = [(i, self.formatters[i]) for i, f in enumerate(self.fields) if f.type in ("decimal", "boolean")]
         date_text = self.date_text
         date_cached = date_text.cache.get
         messiness = self.messiness
         mess_random = self.mess_rng.random
         # Which cells get a messy spelling: the gaps between them are geometric, so one
         # random draw per messy cell replaces one per cell.
-        log_keep = math.log(1.0 - messiness) if 0.0 < messiness < 1.0 else None
+        gaps = _geometric_table(messiness) if 0.0 < messiness < 1.0 else [0]
+        gap_bits = (len(gaps) - 1).bit_length()
+        mess_bits = self.mess_rng.getrandbits
 
         def gap() -> int:
-            return 0 if log_keep is None else int(math.log(1.0 - mess_random()) / log_keep)
+            return gaps[mess_bits(gap_bits)] if gap_bits else 0
 
         next_messy = gap() if messiness else 0
         err_random = self.err_rng.random
@@ -1203,6 +1303,10 @@ class DatasetSynth:
                 v = values[i]
                 if v is not None:
                     out[i] = date_cached(v) or date_text(v)
+            for i in int_idx:
+                v = values[i]
+                if v is not None:
+                    out[i] = str(v)
             for i, fmt in other_idx:
                 v = values[i]
                 if v is not None:
@@ -1250,7 +1354,10 @@ class DatasetSynth:
             options.append(("exit_before_entry", self.trip))
         # every kind equally likely, whatever the number of fields it can hit
         by_kind: dict[str, list] = {}
+        wanted = self.error_kinds
         for kind, target in options:
+            if kind not in wanted:
+                continue
             by_kind.setdefault(kind, []).append(target)
         kinds = list(by_kind)
         rng.shuffle(kinds)
