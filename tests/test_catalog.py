@@ -27,10 +27,10 @@ RESERVED = set("""
 MESSAGE_KEYS = """required bad_integer bad_decimal bad_date below_min above_max unknown_code too_long
     bad_pattern bad_boolean date_order age_mismatch exit_before_entry not_greater too_many_columns
     too_few_columns unknown_header missing_column duplicate_value empty_file not_text
-    unrecognised_encoding no_header_match duplicate_file""".split()
+    unrecognised_encoding no_header_match duplicate_file duplicate_column bad_csv load_failed""".split()
 PLACEHOLDERS = {"field", "value", "expected", "found", "min", "max", "codelist", "max_length", "before",
                 "after", "age", "birth_date", "part", "whole", "header", "dataset", "sha256",
-                "submission", "detail", "row"}
+                "submission", "detail", "row", "reference"}
 
 
 @pytest.fixture(scope="module")

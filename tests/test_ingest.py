@@ -280,3 +280,20 @@ def test_files_stream_in_bounded_memory(tmp_path, store):
         tracemalloc.stop()
         assert result.valid and result.submission.rows_loaded == n
     assert peaks[1] < peaks[0] * 2, f"peak grew from {peaks[0]:,} to {peaks[1]:,} bytes for 5x the rows"
+
+
+def test_every_problem_the_ingestion_can_report_has_a_message():
+    """Codes are written in the code; their texts live in the catalog: none may be missing."""
+    import re
+    from pathlib import Path
+
+    import services.ingest as package
+
+    source = "".join(p.read_text() for p in Path(package.__file__).parent.glob("*.py"))
+    codes = set(re.findall(r'FieldError\("([a-z_]+)"', source))          # FieldError("code", ...)
+    codes |= set(re.findall(r'"([a-z][a-z_]+)",\s*\{', source))            # Problem(..., "code", {params})
+    codes |= set(re.findall(r'"([a-z][a-z_]+)"\)', source)) & set(re.findall(r'Problem\([^\n]*"([a-z_]+)"\)', source))
+    codes |= set(re.findall(r'code = "([a-z_]+)" if .* else "([a-z_]+)"', source)[0])
+    assert {"required", "bad_date", "too_many_columns", "load_failed", "exit_before_entry"} <= codes
+    missing = sorted(c for c in codes if c not in CATALOG.messages)
+    assert not missing, f"no message for {missing}"

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from services.models import RowError, Status, Submission, SubmissionEvent
 from services.policy import Principal, Resource, decide, load_policies
 from services.workflow import record_move
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
 
@@ -61,6 +63,8 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
     engine = engine or db.default_engine()
     store = store or store_from_env()
     definition = catalog.dataset(dataset)
+    if replaces is not None:
+        _check_replacement(engine, replaces, dataset, institution)
     decision = decide(policies, principal, "submission.create",
                       Resource("dataset", institution=institution, dataset=dataset))
     if not decision:
@@ -118,6 +122,16 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
     return IngestResult(submission=submission, problems=problems[:max_stored])
 
 
+def _check_replacement(engine, replaces: int, dataset: str, institution: str) -> None:
+    """A corrected file replaces a rejected submission of the same dataset and institution."""
+    with db.session(engine) as s:
+        earlier = s.get(Submission, replaces)
+    if earlier is None or earlier.dataset != dataset or earlier.institution != institution:
+        raise ValueError(f"submission {replaces} is not a {dataset} submission of {institution}")
+    if earlier.status != Status.rejected.value:
+        raise ValueError(f"submission {replaces} is {earlier.status}; only a rejected submission can be replaced")
+
+
 def _validate_and_load(path: Path, definition, catalog, engine, submission, progress):
     """Returns (problems, rows read, rows loaded, file shape); commits rows only when there is no problem."""
     problems: list[Problem] = []
@@ -154,6 +168,10 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
         problems.extend(err.problems)
     except FieldError as err:
         problems.append(Problem(err.params.pop("row", None), None, None, err.code, err.params))
+    except Exception:  # a fault of ours, not of the file: reject, keep the file, leave a trace to find
+        reference = f"submission-{submission.id}"
+        log.exception("loading %s failed", reference)
+        problems.append(Problem(None, None, None, "load_failed", {"reference": reference}))
     finally:
         if collecting:
             gc.enable()

@@ -15,8 +15,21 @@ Conventions other parts of the system rely on:
 * Same arguments, same bytes (for a given catalog and, where a field's bound is "today",
   a given day). Values, messiness and errors use separate random streams, so a file with
   errors differs from the clean file with the same seed only in the rows recorded.
+  exit_before_entry is a whole-file check that the ingestion runs only on files without
+  row errors: to see it reported, ask for it alone (error_kinds=["exit_before_entry"]).
+* Messiness (default 0.1, the share of cells) only writes valid spellings the ingestion
+  normalises: Arabic-Indic digits, a code's label in ar/fr/en or an alias instead of the
+  code, dd/mm/yyyy (or yyyy-mm-dd under date_style="dmy") and d/m/yyyy, d.m.yyyy,
+  yyyy/mm/dd, stray spaces, names in capitals. messiness=0 writes canonical values only
+  (codes, ISO or dd/mm/yyyy dates as asked, ASCII digits). Optional fields are sometimes
+  empty in clean files too, as in real ones.
+* Windows-1256 lacks Arabic-Indic digits and some Latin letters (É, ş...): under
+  encoding="cp1256" they are written as ASCII digits and unaccented letters.
+* Same arguments, same bytes (for a given catalog and, where a field's bound is "today",
+  a given day). Values, messiness and errors use separate random streams, so a file with
+  errors differs from the clean file with the same seed only in the rows recorded.
 * Person ids ("P" + 10 digits) are derived from the seed; some persons are drawn from a
-  pool shared by every dataset of that seed, with the same names, birth date and document,
+  pool shared by every dataset of that seed, with the same names, birth date and documents,
   so the same person appears in several datasets as in real life.
 """
 from __future__ import annotations

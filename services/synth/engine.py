@@ -9,7 +9,6 @@ rate or messiness (a file with errors differs from the clean one only in the row
 """
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
 import operator
@@ -346,7 +345,7 @@ def person_role(f: Field) -> str | None:
     if f.type == "string":
         if "person" in n and _has(n, "id", "ident", "key"):
             return "pid"
-        if _has(n, "national_id", "cin", "id_card", "identity_card"):
+        if _has(n, "national_id", "id_card", "identity_card") or n == "cin" or n.startswith("cin_") or "_cin" in n:
             return "national_id"
         if _has(n, "family_name", "surname", "last_name", "nom_famille") or n == "nom":
             return "family"
@@ -547,10 +546,13 @@ class DatasetSynth:
         self.day_samplers = {}
         for name in self.primary_dates:
             lo, hi = self.bounds[name]
-            if self.dataset.unit == "count" or _has(name.lower(), "month", "period", "mois"):
-                self.day_samplers[name] = self._month_sampler(lo, hi)
-            else:
-                self.day_samplers[name] = day_sampler(self.year, lo, hi, months, months is P.BORDER_MONTHS)
+            try:
+                if self.dataset.unit == "count" or _has(name.lower(), "month", "period", "mois"):
+                    self.day_samplers[name] = self._month_sampler(lo, hi)
+                else:
+                    self.day_samplers[name] = day_sampler(self.year, lo, hi, months, months is P.BORDER_MONTHS)
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
 
     @staticmethod
     def _before_gap(name: str) -> tuple[int, int]:
@@ -893,14 +895,6 @@ class DatasetSynth:
         return count
 
     # ---- persons -----------------------------------------------------------------------
-
-    @staticmethod
-    def group_of(nat: str, residence: str | None) -> str:
-        if nat == "TUN":
-            return "TUN" if residence in (None, "TUN") else "TUN_ABROAD"
-        if nat in ("LBY", "DZA"):
-            return nat
-        return "EUROPE" if nat in P.EUROPE else "OTHER"
 
     @staticmethod
     def _name_parts(rng: random.Random, nat: str, male: bool):
