@@ -66,6 +66,9 @@ def refusals(settings: Settings, config: dict) -> list[str]:
     if not settings.production:
         return []
     out = list(settings.problems())
+    from portal.oidc import configuration_problems  # Keycloak settings (portal/oidc.py)
+
+    out.extend(configuration_problems(config, production=True))
     if not config["SESSION_COOKIE_SECURE"]:
         out.append("MARSAD_COOKIE_SECURE=0: session cookies would travel over plain HTTP")
     return out
@@ -99,10 +102,16 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal import auth, catalog, health, home, submissions
+    from portal import audit_log, auth, catalog, health, home, partners, submissions, users
 
-    for module in (auth, home, submissions, catalog, health):
+    for module in (auth, home, submissions, catalog, health, partners, users, audit_log):
         app.register_blueprint(module.bp)
+
+    # Keycloak sign-in (portal/oidc.py) and the JSON API (portal/api/) set themselves up from app.config.
+    from portal import api, oidc
+
+    oidc.init_app(app)
+    api.init_app(app)
 
 
 def _register_template_helpers(app: Flask) -> None:

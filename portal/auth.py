@@ -1,8 +1,8 @@
 """Signing in and out.
 
 Local accounts (demo, sandboxes, offline sites) are served here when MARSAD_LOCAL_ACCOUNTS
-allows them. The Keycloak (OpenID Connect) login will be a second method beside it: it builds
-a Principal from the token and calls `access.sign_in(principal, "oidc")`; nothing else changes.
+allows them. The Keycloak (OpenID Connect) login is a second method beside it (portal/oidc.py):
+it builds a Principal from the token and calls `access.sign_in(principal, "oidc")`.
 """
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def logout():
     if principal is not None:
         audit.record(db_session(), actor=principal.username, institution=principal.institution,
                      action="auth.logout")
+    # Signed in through Keycloak: end Keycloak's session too, which then sends the browser back here.
+    from portal.oidc import end_session_url
+
+    keycloak_logout = end_session_url()
     sign_out()
     flash(_("You are signed out."), "info")
-    return redirect(url_for("auth.login"))
+    return redirect(keycloak_logout or url_for("auth.login"))

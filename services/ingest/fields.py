@@ -176,7 +176,7 @@ def _with_required(parse, required: bool):
 # when asked, its text for PostgreSQL's COPY (text format: \N is NULL, backslash escapes).
 
 NULL = "\\N"
-_NEEDS_TIDYING = re.compile(r"\s\s|[\t\n\r\x0b\x0c\u00a0]|[\u0660-\u066c\u06f0-\u06f9]")
+_ARABIC_DIGITS = re.compile(r"[\u0660-\u066c\u06f0-\u06f9]")  # a bare class: far faster than alternatives
 
 
 def copy_text(value) -> str:
@@ -256,10 +256,9 @@ def _string_column(field: Field, parse):
         except TypeError:  # spreadsheet cells that are numbers or dates: the slow, general path
             return _plain_column(parse)(column, want_text)
         joined = "\x1f".join(values)
-        if joined.isascii():
-            untidy = "  " in joined or "\t" in joined or "\n" in joined or "\r" in joined
-        else:
-            untidy = _NEEDS_TIDYING.search(joined) is not None
+        untidy = "  " in joined or "\t" in joined or "\n" in joined or "\r" in joined
+        if not untidy and not joined.isascii():
+            untidy = "\u00a0" in joined or _ARABIC_DIGITS.search(joined) is not None
         if untidy:
             values = [normalise_text(v) for v in values]
         bad = []

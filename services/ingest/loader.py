@@ -58,6 +58,8 @@ def exit_before_entry(conn: Connection, table: Table, params: dict, submission_i
     which is why this checks consecutive events rather than every exit.
     """
     person, date, direction = (f'"{params[k]}"' for k in ("person", "date", "direction"))
+    if conn.dialect.name == "postgresql":  # a million-row sort stays in memory instead of spilling to disk
+        conn.execute(text("SET LOCAL work_mem = '256MB'"))
     sql = text(f"""
         SELECT source_row, event_date, person FROM (
           SELECT source_row, {date} AS event_date, {person} AS person, {direction} AS direction,

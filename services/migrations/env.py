@@ -4,6 +4,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import services.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import services.models_indicators  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -77,10 +77,10 @@ class Sampler:
         return self.table[rng.getrandbits(self.bits)]
 
 
-def code_weights(codelist: Codelist, hints: dict[str, float] | None) -> list[float] | None:
+def code_weights(codelist: Codelist, hints: dict[str, float] | None, rest: float = 0.02) -> list[float] | None:
     """A weight per codelist item from hints keyed by code, or by keywords in code and labels.
 
-    Items the hints do not name share, together, at most 2% of the weight: rare but
+    Items the hints do not name share, together, at most `rest` of the weight: rare but
     possible. None when the hints name nothing in this codelist.
     """
     if not hints:
@@ -102,7 +102,7 @@ def code_weights(codelist: Codelist, hints: dict[str, float] | None) -> list[flo
     if not named:
         return None
     unnamed = sum(1 for w in weights if w is None)
-    floor = min(min(named), 0.02 * sum(named)) / max(unnamed, 1)
+    floor = min(min(named), rest * sum(named)) / max(unnamed, 1)
     return [w if w is not None else floor for w in weights]
 
 
@@ -592,7 +592,8 @@ class DatasetSynth:
         countries = self.catalog.codelists.get(nat_field.codelist if nat_field else "countries")
         hints = self.profile.nationalities or P.DEFAULT.nationalities
         if countries:
-            self.nat_sampler = Sampler(countries.codes, code_weights(countries, hints))
+            # the world's other 200 countries together: one person in two hundred
+            self.nat_sampler = Sampler(countries.codes, code_weights(countries, hints, rest=0.005))
             self.country_codes = set(countries.codes)
         else:
             self.nat_sampler = Sampler(sorted(hints), [hints[k] for k in sorted(hints)])
@@ -846,11 +847,13 @@ class DatasetSynth:
         if whole is not None:
             share = share if share is not None else 0.15
 
+            at_least_one = _has(n, "operation", "boat", "event", "incident")
+
             def part(rec, p):
                 w = rec.get(whole) or 0
                 v = round(w * share * (0.3 + 1.4 * rng.random()))
-                if share < 0.1 and w and v == 0 and rng.random() < share * 20:
-                    v = 1  # rare events (deaths, operations) still happen in small groups
+                if w and v == 0 and (at_least_one or (share < 0.1 and rng.random() < share * 20)):
+                    v = 1  # people were intercepted: in one operation at least; deaths happen in small groups too
                 return as_type(within(min(v, int(w))))
             part.kind = "part"
             return part
@@ -1058,9 +1061,9 @@ class DatasetSynth:
 
     def records(self, rows: int) -> Iterator[dict]:
         """Typed records in file order; constant memory."""
-        if self.trip:
-            yield from self._trip_records(rows)
-            return
+        return self._trip_records(rows) if self.trip else self._single_records(rows)
+
+    def _single_records(self, rows: int) -> Iterator[dict]:
         for _ in range(rows):
             rec: dict = {}
             self._dates(rec)
@@ -1089,6 +1092,8 @@ class DatasetSynth:
         random_ = rng.random
         getrandbits = rng.getrandbits
         blank_any, blank = self.blank_any, self._blank
+        only_date = not self.derived_order and [t[0] for t in self.day_tables] == [date_field]
+        date_table, date_bits = (self.day_tables[0][1], self.day_tables[0][2]) if only_date else (None, 0)
         # per traveller group: the modes' table, and per mode the posts' table
         mode_tables = {g: (m.table, m.bits) for g, m in posts.get("_modes", {}).items()}
         post_tables = {m: (posts[m].table, posts[m].bits) for m in posts if not m.startswith("_")}
@@ -1104,8 +1109,11 @@ class DatasetSynth:
                 yield pending.pop()
                 emitted += 1
                 continue
-            rec: dict = {}
-            self._dates(rec)
+            if only_date:  # the usual case: the crossing date is the only date drawn
+                rec = {date_field: date_table[getrandbits(date_bits)]}
+            else:
+                rec = {}
+                self._dates(rec)
             day = rec.get(date_field) or mid_year
             p = self.new_person(day)
             self._fill(rec, p)
