@@ -38,6 +38,15 @@ KEYCLOAK_SETTINGS = ("MARSAD_KEYCLOAK_ADMIN_URL", "MARSAD_KEYCLOAK_ADMIN_REALM",
                      "MARSAD_KEYCLOAK_ADMIN_CLIENT_ID", "MARSAD_KEYCLOAK_ADMIN_CLIENT_SECRET")
 
 
+# No 0/O, 1/l/I: the password is read out or copied by hand once.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def one_time_password(length: int = 16) -> str:
+    """Shown once to the manager, never stored in clear; 16 characters of 56 carry about 93 bits."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+
+
 class DirectoryUnavailable(RuntimeError):
     """The directory cannot answer (not configured, not implemented, or unreachable)."""
 
@@ -119,8 +128,7 @@ class LocalDirectory:
     def invite(self, username, institution, roles, *, display_name="", language="ar") -> Invitation:
         if accounts.find(self.session, username) is not None:
             raise UserExists(username)
-        # Shown once to the manager and never stored in clear; about 96 bits, typeable.
-        password = secrets.token_urlsafe(12)
+        password = one_time_password()
         try:
             account = accounts.create(self.session, username, password, institution, roles,
                                       display_name=display_name, language=language)

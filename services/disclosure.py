@@ -281,12 +281,15 @@ class _System:
         """The cheapest published cell of equation e to hide with what it already hides."""
         def cost(c):
             v = self.values[c]
-            closes = sum(self._hidden_in(f, hidden) == 1 for f in self.cell_equations[c] if f != e)
-            if v > 0 and v >= short:      # covers the shortfall: smallest count, discounted if it closes lines
-                return (0, v / (1 + closes), c)
+            # Its other lines: one hiding nothing yet will need a complement of its own (opened),
+            # one hiding a single cell is completed by it (closed): weigh the count by both.
+            counts = [self._hidden_in(f, hidden) for f in self.cell_equations[c] if f != e]
+            opened, closed = counts.count(0), counts.count(1)
+            if v > 0 and v >= short:      # covers the shortfall
+                return (0, v * (1 + opened) / (1 + closed), c)
             if v > 0:                     # too small alone: the largest makes most progress
                 return (1, -v, c)
-            return (2, -closes, c)        # a zero hides nothing; only to make up the count of two
+            return (2, opened - closed, c)  # a zero hides nothing; only to make up the count of two
 
         margin, *interior = self.equations[e]
         free = [c for c in interior if c not in hidden]

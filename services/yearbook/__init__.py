@@ -22,8 +22,8 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.catalog import Catalog, default_catalog
-from services.exports.metadata import (Description, check_lang, describe, localised, message as export_message,
-                                       shown_value)
+from services.exports.metadata import (LOCALES, Description, check_lang, describe, localised,
+                                       message as export_message, shown_value)
 from services.indicators.table import IndicatorTable
 
 from . import layout
@@ -68,6 +68,20 @@ class Section:
     chart_note: str
 
 
+def _date(value, lang: str) -> str:
+    """An ISO date as readers of `lang` write it ("31 mars 2025"); anything else as given."""
+    from babel.dates import format_date
+
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.date):
+        return format_date(value, "long", locale=LOCALES[lang])
+    return "" if value is None else str(value)
+
+
 def _section(number: int, table: IndicatorTable, description: Description, lang: str,
              institutions: Mapping[str, Sequence[Mapping[str, str]]]) -> Section:
     marker = message("confidential_marker", lang)
@@ -78,7 +92,7 @@ def _section(number: int, table: IndicatorTable, description: Description, lang:
     release_text = ""
     if release.get("version") or release.get("date"):
         release_text = message("release_line", lang, version=release.get("version") or "",
-                               date=release.get("date") or "")
+                               date=_date(release.get("date"), lang))
         if description.release_note(lang):
             release_text += f" — {description.release_note(lang)}"
     sources = []
@@ -121,16 +135,12 @@ def build_html(tables: Sequence[IndicatorTable], year: int, lang: str = "en", *,
             "description": localised(ds.description, lang) if ds else "",
             "institutions": ", ".join(localised(n, lang) for n in institutions.get(code, ())),
         })
-    from babel.dates import format_date
-
-    from services.exports.metadata import LOCALES
-
     threshold = max(d.threshold for d in descriptions)
     return _environment().get_template("yearbook.html").render(
         lang=lang, dir="rtl" if lang == "ar" else "ltr",
         title=message("title", lang, year=year),
         publisher=localised(publisher, lang) if publisher else "",
-        produced=message("produced", lang, date=format_date(generated_at.date(), "long", locale=LOCALES[lang])),
+        produced=message("produced", lang, date=_date(generated_at.date(), lang)),
         sections=sections, datasets=datasets, marker=message("confidential_marker", lang),
         disclosure=export_message("disclosure_note", lang, threshold=threshold),
         t=lambda key, **params: message(key, lang, **params),

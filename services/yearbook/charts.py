@@ -7,6 +7,7 @@ carries only the graphics, numbers and single-word month names.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from html import escape
 
@@ -53,21 +54,44 @@ def bar_chart(items: list[tuple[str, float | None]], lang: str, marker: str, cap
     return f'<table class="bar-chart"{labelled}>{"".join(rows)}</table>'
 
 
-def _month_label(period: str, lang: str) -> tuple[str, str]:
-    """('juil.', '2024') for '2024-07'; a year alone for anything else."""
-    if len(period) == 7 and period[4] == "-":
-        import datetime as dt
+def _axis(periods: list[str], lang: str, left_pct: float, width_pct: float) -> str:
+    """Labels under the time axis, as an HTML table aligned on the SVG's plot area: one column
+    per period, so that each label sits under its point. Months are grouped by three beyond
+    13 months (the middle month named) and only years are named beyond 48."""
+    months = all(len(p) == 7 and p[4] == "-" for p in periods)
+    n = len(periods)
+    style = f'style="margin-left:{left_pct:.2f}%;width:{width_pct:.2f}%"'
+    if not months:
+        cells = "".join(f"<td>{escape(p)}</td>" for p in periods)
+        return f'<table class="time-axis" dir="ltr" {style}><tr>{cells}</tr></table>'
+    def month_name(p):
+        return format_date(dt.date(int(p[:4]), int(p[5:]), 1), "LLL", locale=LOCALES[lang])
 
-        d = dt.date(int(period[:4]), int(period[5:]), 1)
-        return format_date(d, "LLL", locale=LOCALES[lang]), period[:4]
-    return period, ""
+    rows = []
+    if n <= 48:
+        size = 1 if n <= 13 else 3
+        cells = []
+        for start in range(0, n, size):
+            group = periods[start:start + size]
+            cells.append(f'<td colspan="{len(group)}">{escape(month_name(group[len(group) // 2]))}</td>')
+        rows.append("".join(cells))
+    years = []
+    for p in periods:
+        if years and years[-1][0] == p[:4]:
+            years[-1][1] += 1
+        else:
+            years.append([p[:4], 1])
+    rows.append("".join(f'<td colspan="{count}" class="year">{year}</td>' for year, count in years))
+    cols = f'<colgroup>{"<col>" * n}</colgroup>'
+    return (f'<table class="time-axis" dir="ltr" {style}>{cols}'
+            + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
 
 
 def line_chart(periods: list[str], series: list[tuple[str, list[float | None]]], lang: str,
-               width: int = 640, height: int = 260) -> str:
+               width: int = 640, height: int = 230) -> str:
     """Lines over time (time runs left to right in every language, as in the partners' own
-    publications); a suppressed or missing month breaks the line. Legend in HTML."""
-    left, right, top_pad, bottom = 62, 12, 12, 44
+    publications); a suppressed or missing month breaks the line. Axis labels and legend in HTML."""
+    left, right, top_pad, bottom = 62, 12, 12, 8
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     values = [v for _, vs in series for v in vs if v is not None]
     ticks = nice_ticks(max(values, default=0))
@@ -82,22 +106,12 @@ def line_chart(periods: list[str], series: list[tuple[str, list[float | None]]],
         return top_pad + plot_h * (1 - v / y_max)
 
     parts = [f'<svg class="line-chart" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg" '
-             f'direction="ltr" font-size="11" role="img" aria-hidden="true">']
+             f'direction="ltr" font-size="11" aria-hidden="true">']
     for t in ticks:
         y = y_of(t)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#444">'
                      f'{escape(format_number(t, lang))}</text>')
-    label_every = 1 if n <= 13 else 3 if n <= 40 else 6
-    for i, period in enumerate(periods):
-        month, year = _month_label(period, lang)
-        x = x_of(i)
-        if i % label_every == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" fill="#444">'
-                         f'{escape(month)}</text>')
-        if year and (i == 0 or period[5:] == "01"):
-            parts.append(f'<text x="{x:.1f}" y="{height - bottom + 32}" text-anchor="middle" fill="#444" '
-                         f'font-weight="bold">{year}</text>')
     parts.append(f'<line x1="{left}" x2="{width - right}" y1="{top_pad + plot_h}" y2="{top_pad + plot_h}" '
                  f'stroke="#888"/>')
     for k, (_, vs) in enumerate(series):
@@ -115,8 +129,10 @@ def line_chart(periods: list[str], series: list[tuple[str, list[float | None]]],
             if v is not None:
                 parts.append(f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="2.5" fill="{colour}"/>')
     parts.append("</svg>")
+    axis = _axis(periods, lang, 100 * left / width, 100 * plot_w / width)
     legend = "".join(
         f'<li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true"><rect width="10" height="10" '
         f'fill="{PALETTE[k % len(PALETTE)]}"/></svg> {escape(name)}</li>'
         for k, (name, _) in enumerate(series))
-    return "".join(parts) + (f'<ul class="legend">{legend}</ul>' if len(series) > 1 else "")
+    return ('<div class="line-chart">' + "".join(parts) + axis
+            + (f'<ul class="legend">{legend}</ul>' if len(series) > 1 else "") + "</div>")

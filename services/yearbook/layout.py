@@ -15,14 +15,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from services.exports.metadata import Description, format_number, shown_value
+from services.exports.metadata import Description, format_number, message, shown_value
 from services.indicators.table import TOTAL, IndicatorTable
 
 from . import charts
 
 MAX_COLUMNS = 13
 MAX_PANELS = 12
-RANK_ABOVE = 30     # rows: a codelist longer than this is ranked by value, not listed in code order
+RANK_ABOVE = 30     # rows of a codelist longer than this are ranked by value, not listed in code order
 BARS_SHOWN = 15
 NO_DATA = "–"
 
@@ -126,8 +126,10 @@ def tabulate(table: IndicatorTable, description: Description, lang: str, marker:
 
 
 def _ranked(table, description, r, row_codes, col_and_base, codes, key_of) -> list:
-    """Row codes in codelist order, or for a long codelist by value (largest first), totals last."""
-    if len(row_codes) <= RANK_ABOVE:
+    """Row codes in codelist order, or for a long codelist (countries: its code order means
+    nothing to a reader) by value, largest first; totals last."""
+    codelist = description.dimensions[r].codelist
+    if len(codelist.codes if codelist is not None else row_codes) <= RANK_ABOVE:
         return row_codes
 
     def size(code):
@@ -184,8 +186,6 @@ def chart(table: IndicatorTable, description: Description, lang: str, marker: st
         series = []
         total_key = [at({time: p}) for p in periods]
         if all(k is not None for k in total_key):
-            from services.exports.metadata import message
-
             series.append((message("total", lang), [value(k) for k in total_key]))
         small = [i for i in varying if i != time and 1 < len([c for c in codes[i] if c != TOTAL]) <= 6]
         if small:

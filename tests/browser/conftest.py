@@ -184,6 +184,8 @@ class Browser:
     # -- evidence
     def shoot(self, name: str) -> Path:
         """A full-page screenshot: the window is stretched to the page's height first."""
+        # Back to a normal window first: a page shorter than the window would report the window's height.
+        self.driver.set_window_size(WIDTH, 900)
         height = self.driver.execute_script(
             "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
         self.driver.set_window_size(WIDTH, min(max(int(height) + 140, 700), 8000))

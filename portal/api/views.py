@@ -1,0 +1,289 @@
+"""The API's views: thin, as the pages are; each asks the policy through `decide` (via the route table's
+`action` and resource, or `check` here for what depends on the request), then calls `services`."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+
+from flask import current_app, request, url_for
+
+from services.catalog import CatalogError
+from services.ingest import SubmissionDenied, ingest
+from services.ingest.report import report_lines
+from services.models import Status, Submission
+from services.policy import Resource, acting_institution, decide
+from services.workflow import MOVES, WorkflowError, history, move
+
+from portal import queries
+from portal.api.bearer import api_principal
+from portal.api.errors import ApiError
+from portal.i18n import LANGUAGES
+from portal.runtime import db_session, runtime
+
+REPORT_IN_ANSWER = 1000   # report lines in an upload's answer; GET .../report has every stored line
+MAX_PER_PAGE = 200
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def language() -> str:
+    """?lang=, else the Accept-Language header, else English (scripts read English best)."""
+    chosen = request.args.get("lang")
+    if chosen is not None:
+        if chosen not in LANGUAGES:
+            raise ApiError(400, f"lang must be one of {', '.join(LANGUAGES)}")
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def acting_as() -> str:
+    principal = api_principal()
+    return acting_institution(runtime().policies, principal) or principal.institution
+
+
+def check(action: str, resource: Resource) -> None:
+    answer = decide(runtime().policies, api_principal(), action, resource)
+    if not answer:
+        raise ApiError(403, answer.reason)
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+
+
+def submission_json(sub: Submission) -> dict:
+    return {"id": sub.id, "dataset": sub.dataset, "institution": sub.institution, "status": sub.status,
+            "filename": sub.filename, "file_sha256": sub.file_sha256, "file_size": sub.file_size,
+            "file_format": sub.file_format, "encoding": sub.encoding, "rows_total": sub.rows_total,
+            "rows_loaded": sub.rows_loaded, "errors_count": sub.errors_count, "submitted_by": sub.submitted_by,
+            "submitted_at": _iso(sub.submitted_at), "updated_at": _iso(sub.updated_at), "replaces": sub.replaces_id,
+            "links": {"self": url_for("api.get_submission", submission_id=sub.id),
+                      "report": url_for("api.get_submission_report", submission_id=sub.id)}}
+
+
+# --- resources the route table asks the policy about --------------------------------------------
+
+def catalog_resource(code: str | None = None) -> Resource:
+    if code is not None and code not in runtime().catalog.datasets:
+        raise ApiError(404, f"no dataset {code!r} in the catalog")
+    return Resource("catalog", dataset=code)
+
+
+def own_submissions() -> Resource:
+    return Resource("submission", institution=acting_as())
+
+
+def readable_submission(submission_id: int) -> Resource:
+    """The submission as a resource; 404 also when it exists but the caller may not read it, so that
+    the API tells nobody which other institutions' submissions exist."""
+    sub = db_session().get(Submission, submission_id)
+    resource = Resource("submission", institution=sub.institution, dataset=sub.dataset) if sub else None
+    if resource is None or not decide(runtime().policies, api_principal(), "submission.read", resource):
+        raise ApiError(404, f"no submission {submission_id} that you may read")
+    return resource
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+def _dataset_summary(dataset) -> dict:
+    policies, principal = runtime().policies, api_principal()
+    institution = acting_as()
+    return {"code": dataset.code, "names": dict(dataset.names), "description": dict(dataset.description),
+            "unit": dataset.unit, "fields": len(dataset.fields),
+            "submitted_by": list(policies.submitters_of(dataset.code)),
+            "you_submit": bool(decide(policies, principal, "submission.create",
+                                      Resource("dataset", institution=institution, dataset=dataset.code))),
+            "links": {"self": url_for("api.get_dataset", code=dataset.code)}}
+
+
+def list_datasets():
+    return {"items": [_dataset_summary(d) for d in runtime().catalog.datasets.values()]}
+
+
+def get_dataset(code: str):
+    from services.templates import rule_text
+
+    catalog, lang = runtime().catalog, language()
+    dataset = catalog.dataset(code)
+    fields = [{"name": f.name, "labels": dict(f.labels), "type": f.type, "required": f.required,
+               "identifies_person": f.identifies_person, "codelist": f.codelist, "min": _iso(f.min),
+               "max": _iso(f.max), "max_length": f.max_length, "pattern": f.pattern, "aliases": list(f.aliases)}
+              for f in dataset.fields]
+    used = sorted({f.codelist for f in dataset.fields if f.codelist})
+    codelists = {code: {"names": dict(catalog.codelists[code].names), "codes": list(catalog.codelists[code].codes)}
+                 for code in used if code in catalog.codelists}
+    rules = [{"kind": r.kind, "fields": list(r.fields), "params": dict(r.params),
+              "text": rule_text(r, dataset, catalog, lang)} for r in dataset.rules]
+    return {**_dataset_summary(dataset), "language": lang, "fields": fields, "rules": rules, "codelists": codelists}
+
+
+# --- submissions -----------------------------------------------------------------------------
+
+def create_submission():
+    rt, principal = runtime(), api_principal()
+    dataset = request.form.get("dataset", "").strip()
+    upload = request.files.get("file")
+    if not dataset:
+        raise ApiError(400, "the form needs a `dataset` field naming a catalog dataset")
+    if dataset not in rt.catalog.datasets:
+        raise ApiError(404, f"no dataset {dataset!r} in the catalog")
+    institution = acting_as()
+    check("submission.create", Resource("dataset", institution=institution, dataset=dataset))
+    if upload is None or not upload.filename:
+        raise ApiError(400, "the form needs a `file` part with the data file")
+    replaces = request.form.get("replaces", type=int)
+    if replaces is not None:
+        earlier = db_session().get(Submission, replaces)
+        if earlier is None or earlier.institution != institution:
+            raise ApiError(404, f"no submission {replaces} of {institution} to replace")
+        if earlier.status != Status.rejected.value or earlier.dataset != dataset:
+            raise ApiError(409, "only a rejected submission of the same dataset can be replaced")
+    from portal.submissions import upload_name
+
+    try:
+        result = ingest(upload.stream, dataset=dataset, institution=institution, principal=principal,
+                        filename=upload_name(upload.filename), engine=rt.engine, store=rt.object_store(),
+                        catalog=rt.catalog, policies=rt.policies, replaces=replaces)
+    except SubmissionDenied as exc:
+        raise ApiError(403, str(exc)) from exc
+    except CatalogError as exc:
+        raise ApiError(400, str(exc)) from exc
+    sub, lang = result.submission, language()
+    lines = report_lines(result.problems[:REPORT_IN_ANSWER], rt.catalog, sub.dataset, lang)
+    body = {"submission": submission_json(sub), "valid": result.valid,
+            "duplicate_of": result.duplicate_of.id if result.duplicate_of is not None else None,
+            "report": {"language": lang, "errors_count": sub.errors_count, "errors_listed": len(lines),
+                       "errors": lines}}
+    if result.duplicate_of is not None:
+        body["report"] = {"language": lang, "errors_count": 0, "errors_listed": 0, "errors": []}
+        return body, 200
+    return body, 201, {"Location": url_for("api.get_submission", submission_id=sub.id)}
+
+
+def list_submissions():
+    principal, policies = api_principal(), runtime().policies
+    scope = queries.readable_institutions(policies, principal)
+    per_page = min(max(request.args.get("per_page", 50, type=int), 1), MAX_PER_PAGE)
+    status = request.args.get("status") or None
+    if status is not None and status not in {s.value for s in Status}:
+        raise ApiError(400, f"status must be one of {', '.join(s.value for s in Status)}")
+    page = queries.submissions(db_session(), scope, dataset=request.args.get("dataset") or None, status=status,
+                               institution=request.args.get("institution") or None,
+                               page=request.args.get("page", 1, type=int), per_page=per_page)
+    return {"items": [submission_json(s) for s in page.items], "total": page.total, "page": page.page,
+            "per_page": page.per_page, "pages": page.pages}
+
+
+def get_submission(submission_id: int):
+    s, sub = db_session(), db_session().get(Submission, submission_id)
+    events = [{"from": e.from_status, "to": e.to_status, "actor": e.actor, "at": _iso(e.at), "reason": e.reason}
+              for e in history(s, sub.id)]
+    return {**submission_json(sub), "history": events,
+            "moves": queries.allowed_moves(runtime().policies, api_principal(), sub)}
+
+
+def get_submission_report(submission_id: int):
+    s, lang = db_session(), language()
+    sub = s.get(Submission, submission_id)
+    lines = report_lines(queries.row_errors(s, sub.id), runtime().catalog, sub.dataset, lang)
+    return {"submission": sub.id, "dataset": sub.dataset, "institution": sub.institution, "status": sub.status,
+            "language": lang, "errors_count": sub.errors_count, "errors_listed": len(lines), "errors": lines}
+
+
+WORKFLOW_STATUS = {"denied": 403, "not_found": 404, "wrong_status": 409, "reason_required": 422,
+                   "unknown_action": 400}
+
+
+def move_submission(submission_id: int, action: str):
+    data = request.get_json(silent=True) if request.is_json else request.form
+    reason = ((data or {}).get("reason") or "").strip()[:2000] or None
+    try:
+        sub = move(db_session(), submission_id, action, api_principal(), reason=reason, policies=runtime().policies)
+    except WorkflowError as err:
+        raise ApiError(WORKFLOW_STATUS.get(err.code, 400), str(err), code=err.code) from err
+    return get_submission(sub.id)
+
+
+def mover(action: str):
+    """The view of one workflow move (approve, accept, reject): one route each in the table."""
+    def view(submission_id: int):
+        return move_submission(submission_id, action)
+    view.__name__ = f"{action}_submission"
+    return view
+
+
+# --- indicators ------------------------------------------------------------------------------
+
+def _indicator_query():
+    """services.indicators.query when the indicators service provides it, else a 501 answer."""
+    try:
+        module = importlib.import_module("services.indicators")
+    except ImportError:
+        module = None
+    query = getattr(module, "query", None)
+    if not callable(query):
+        raise ApiError(501, "indicators are not served by this version: services.indicators has no query()")
+    return query
+
+
+def _indicator_level(indicator) -> str:
+    answer = decide(runtime().policies, api_principal(), "indicator.read",
+                    Resource("indicator", dataset=indicator.dataset))
+    if not answer:
+        raise ApiError(403, answer.reason)
+    return answer.level
+
+
+def _definitions() -> dict:
+    from services.indicators.definitions import default_indicators
+
+    return default_indicators()
+
+
+def list_indicators():
+    _indicator_query()
+    policies, principal = runtime().policies, api_principal()
+    items = []
+    for code, ind in _definitions().items():
+        answer = decide(policies, principal, "indicator.read", Resource("indicator", dataset=ind.dataset))
+        if answer:
+            items.append({"code": code, "names": dict(ind.names), "definition": dict(ind.definition),
+                          "source": ind.dataset, "unit": ind.unit, "dimensions": list(ind.dimension_names),
+                          "frequency": list(ind.frequency), "level": answer.level,
+                          "links": {"self": url_for("api.get_indicator", code=code)}})
+    return {"items": items}
+
+
+def get_indicator(code: str):
+    query = _indicator_query()
+    from services.disclosure import protect_for
+
+    definitions = _definitions()
+    if code not in definitions:
+        raise ApiError(404, f"no indicator {code!r}")
+    level = _indicator_level(definitions[code])
+    by = [d for d in request.args.get("by", "").split(",") if d] or None
+    # Filters are the other query parameters named after a dimension: ?sex=F&period=2024
+    dimensions = set(definitions[code].dimension_names) | {"period"}
+    filters = {k: request.args.getlist(k) for k in request.args if k in dimensions}
+    try:
+        table = query(runtime().engine, code, filters, by)
+    except (KeyError, ValueError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    table = protect_for(table, level, runtime().policies.settings.min_cell_count)
+    rows = [{**dict(zip(table.dimensions, key)), "value": value, "flag": flag}
+            for *key, value, flag in table.rows()]
+    return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,
+            "level": level, "rows": rows, "meta": table.meta}
+
+
+# --- the description -------------------------------------------------------------------------
+
+def openapi_document():
+    from portal.api.openapi import document
+
+    return document()
+
+
+def configured_issuer() -> str | None:
+    return current_app.config.get("OIDC_ISSUER") or None
