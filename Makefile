@@ -41,3 +41,16 @@ bench: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL 
 
 clean:  ## remove var/ (demo data) and the virtualenv
 	rm -rf var $(VENV)
+
+# --- provisioning ---
+# Pulumi (infra/): the machines, disks and secrets of ENV (hardware/environments/ENV.yaml), guarded
+# by the policy pack infra/policy. Both targets first check hardware/ without Pulumi; without a
+# pulumi binary they then say how to get one and fail (script status 4, so make exits 2).
+PULUMI ?= pulumi
+.PHONY: plan deploy-infra
+
+plan: $(STAMP)  ## preview ENV's machines and secrets with Pulumi and the guardrails (needs the pulumi CLI)
+	@PULUMI='$(PULUMI)' BIN='$(CURDIR)/$(BIN)' bash infra/pulumi-stack.sh preview '$(ENV)'
+
+deploy-infra: $(STAMP)  ## pulumi up for ENV (YES=1: no prompt); writes var/infra/ENV/inventory.yml for Ansible
+	@PULUMI='$(PULUMI)' BIN='$(CURDIR)/$(BIN)' YES='$(YES)' bash infra/pulumi-stack.sh up '$(ENV)'

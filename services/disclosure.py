@@ -60,6 +60,8 @@ METHOD = "cell suppression: primary 0 < n < threshold, secondary by line rule th
 
 _TOL = 1e-6  # LP solutions are floats; whole-number bounds are rounded with this slack
 _SWEEPS, _SWEEP_FROM = 8, 40  # random-direction programs per audit of a component this large
+_STRATEGIES = ("balanced", "closing")
+_MULTI_START_CELLS = 600  # tables up to this many cells (margins included) try every strategy
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class _System:
         for e, cells_of in enumerate(self.equations):
             for c in cells_of:
                 self.cell_equations[c].append(e)
+        self.strategy = "balanced"   # how close_lines weighs a complement's count against its other lines
         # Feasible points the programs found, as (cells that differ from the truth, their values).
         # A point stays feasible for any suppression pattern hiding all those cells, so later
         # audits (more cells hidden while repairing, one fewer while pruning) reuse it.
@@ -285,11 +288,11 @@ class _System:
             # one hiding a single cell is completed by it (closed): weigh the count by both.
             counts = [self._hidden_in(f, hidden) for f in self.cell_equations[c] if f != e]
             opened, closed = counts.count(0), counts.count(1)
-            if v > 0 and v >= short:      # covers the shortfall
-                return (0, v * (1 + opened) / (1 + closed), c)
-            if v > 0:                     # too small alone: the largest makes most progress
-                return (1, -v, c)
-            return (2, opened - closed, c)  # a zero hides nothing; only to make up the count of two
+            if v < short:                 # too small alone: the largest makes most progress
+                return (1, -v, 0, c)
+            if self.strategy == "closing":  # fewest new open lines first, then the smallest count
+                return (0, opened - closed, v, c)
+            return (0, (v + 1) * (1 + opened) / (1 + closed), 0, c)   # "balanced"; a zero counts as 1
 
         margin, *interior = self.equations[e]
         free = [c for c in interior if c not in hidden]
@@ -343,7 +346,23 @@ class _System:
 
 
 def _suppress(system: _System, primary: set[int], p: int) -> set[int]:
-    """All suppressed cells: the primary ones and the fewest complements the audit requires."""
+    """All suppressed cells: the primary ones and the fewest complements the audit requires.
+
+    Greedy choices can lock in a worse pattern, so small tables try both ways of weighing a
+    complement and keep the better result: fewer margins hidden, then fewer cells, then fewer persons.
+    """
+    strategies = _STRATEGIES if len(system.keys) <= _MULTI_START_CELLS else _STRATEGIES[:1]
+    results = []
+    for strategy in strategies:
+        system.strategy = strategy
+        hidden = _suppress_once(system, primary, p)
+        extra = hidden - primary
+        results.append(((sum(system.totals[c] > 0 for c in extra), len(extra), sum(system.values[c] for c in extra)),
+                        hidden))
+    return min(results, key=lambda r: r[0])[1]
+
+
+def _suppress_once(system: _System, primary: set[int], p: int) -> set[int]:
     hidden = set(primary)
     if not hidden:
         return hidden

@@ -50,7 +50,7 @@ def mape(actual: Sequence[float], predicted: Sequence[float]) -> float | None:
         raise ValueError("actual and predicted differ in length")
     errors = [abs(a - p) / abs(a) for a, p in zip(actual, predicted)
               if a is not None and not math.isnan(a) and a != 0]
-    return 100.0 * sum(errors) / len(errors) if errors else None
+    return float(100.0 * sum(errors) / len(errors)) if errors else None
 
 
 def _month(d: dt.date) -> dt.date:
@@ -104,7 +104,7 @@ def backtest(values: list[float], horizon: int = BACKTEST_MONTHS) -> float | Non
     if len(values) - horizon < MIN_MONTHS:
         return None
     mean, _, _ = _fit_predict(values[:-horizon], horizon, 0.95)
-    return mape(values[-horizon:], list(mean))
+    return mape(values[-horizon:], [float(m) for m in mean])
 
 
 def forecast(series: Sequence[tuple[dt.date, float]], horizon: int = 12, level: float = 0.95) -> Forecast:

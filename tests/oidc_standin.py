@@ -272,8 +272,14 @@ class _OpenIDCode(OpenIDCode):
 
     def get_client_claims(self, client):
         now = int(time.time())
-        return {"iss": self.standin.issuer, "aud": client.client_id, "azp": client.client_id, "typ": "ID",
-                "iat": now, "exp": now + self.standin.token_lifetime, "jti": str(uuid.uuid4())}
+        claims = {"iss": self.standin.issuer, "aud": client.client_id, "azp": client.client_id, "typ": "ID",
+                  "iat": now, "exp": now + self.standin.token_lifetime, "jti": str(uuid.uuid4())}
+        return self.standin._apply(claims, self.standin.tamper.id_token)
+
+    def get_authorization_code_claims(self, authorization_code):
+        # Tampering applies to every part the ID token is made of (nonce and auth_time come from here).
+        return self.standin._apply(super().get_authorization_code_claims(authorization_code),
+                                   {k: v for k, v in self.standin.tamper.id_token.items() if v is None})
 
     def generate_user_info(self, user, scope):
         claims = self.standin._user_claims(user)
@@ -593,3 +599,134 @@ class KeycloakStandIn:
             return response
 
         return app
+
+
+# --- for the tests: the realm they sign in against, stand-in or real ------------------------------
+
+PORTAL_CLIENT = "marsad-portal"
+PORTAL_URL = "http://localhost"  # where Flask's test client says the portal is
+
+
+@dataclass
+class Account:
+    """Someone who signs in, and what the portal should make of them (None: refused)."""
+
+    username: str
+    password: str
+    institution: str | None = None
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass
+class RealmUnderTest:
+    """What a test needs to know of the realm: a KeycloakStandIn, or a real Keycloak from KEYCLOAK_* variables."""
+
+    issuer: str
+    client_id: str
+    client_secret: str
+    user: Account
+    api_client: tuple[str, str] | None = None     # (client id, secret) of a client-credentials API client
+    standin: KeycloakStandIn | None = None
+
+    def portal_config(self) -> dict:
+        return {"OIDC_ISSUER": self.issuer, "OIDC_CLIENT_ID": self.client_id, "OIDC_CLIENT_SECRET": self.client_secret}
+
+    def api_token(self) -> str:
+        import requests
+
+        client_id, secret = self.api_client
+        response = requests.post(f"{self.issuer}/protocol/openid-connect/token",
+                                 data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=10)
+        response.raise_for_status()
+        return response.json()["access_token"]
+
+
+def standin_users() -> dict[str, StandInUser]:
+    return {
+        "amira": StandInUser("amira-pw", roles=["submitter"], groups=["/institutions/MI/MI-PAF"]),
+        "karim": StandInUser("karim-pw", roles=["onm_analyst", "uma_authorization"], groups=["/institutions/ONM"]),
+        "salma": StandInUser("salma-pw", roles=["analyst"], attributes={"institution": "INS"}),
+        "ghost": StandInUser("ghost-pw", roles=["submitter"], groups=["/institutions/XYZ"]),
+        "drifter": StandInUser("drifter-pw", roles=["submitter"], groups=["/helpdesk"]),
+        "roleless": StandInUser("roleless-pw", roles=[], groups=["/institutions/INS"]),
+    }
+
+
+def standin_clients() -> dict[str, StandInClient]:
+    def api(**kwargs) -> StandInClient:
+        return StandInClient(secret=secrets.token_urlsafe(16), service_account=True, audience=[PORTAL_CLIENT],
+                             **kwargs)
+    return {
+        PORTAL_CLIENT: StandInClient("portal-secret", redirect_uris=[f"{PORTAL_URL}/*"]),
+        "mi-paf-api": api(roles=["submitter"], claims={"institution": "MI-PAF"}),
+        "mi-api": api(roles=["focal_point"], groups=["/institutions/MI"]),
+        "unhcr-api": api(roles=["submitter"], groups=["/institutions/UNHCR"]),
+        "onm-api": api(roles=["onm_analyst"], groups=["/institutions/ONM"]),
+        "stranger-api": api(roles=["submitter"], claims={"institution": "NOWHERE"}),
+        "deaf-api": StandInClient(secret="deaf", service_account=True, roles=["submitter"],
+                                  claims={"institution": "MI-PAF"}),  # no audience mapper: aud lacks the portal
+    }
+
+
+def standin_realm(kc: KeycloakStandIn) -> RealmUnderTest:
+    return RealmUnderTest(kc.issuer, PORTAL_CLIENT, kc.clients[PORTAL_CLIENT].secret,
+                          Account("amira", "amira-pw", "MI-PAF", frozenset({"submitter"})),
+                          api_client=("mi-paf-api", kc.clients["mi-paf-api"].secret), standin=kc)
+
+
+NO_KEYCLOAK = "no Keycloak here: set KEYCLOAK_URL"
+KEYCLOAK_VARIABLES = """KEYCLOAK_URL (e.g. http://localhost:8080), KEYCLOAK_REALM (default marsad),
+KEYCLOAK_CLIENT_ID (default marsad-portal; confidential, PKCE S256, redirect URI http://localhost/*),
+KEYCLOAK_CLIENT_SECRET, KEYCLOAK_USER, KEYCLOAK_PASSWORD, KEYCLOAK_USER_INSTITUTION and
+KEYCLOAK_USER_ROLES (what the portal should make of that user), and for the API
+KEYCLOAK_API_CLIENT_ID, KEYCLOAK_API_CLIENT_SECRET (a client-credentials client whose tokens carry
+the portal client in `aud`)."""
+
+
+def keycloak_realm_from_env() -> RealmUnderTest | None:
+    """A real Keycloak described by KEYCLOAK_* variables (see KEYCLOAK_VARIABLES); None without KEYCLOAK_URL."""
+    import os
+
+    url = os.environ.get("KEYCLOAK_URL", "").rstrip("/")
+    if not url:
+        return None
+    env = os.environ.get
+    roles = frozenset(r for r in env("KEYCLOAK_USER_ROLES", "").replace(",", " ").split() if r)
+    api = (env("KEYCLOAK_API_CLIENT_ID"), env("KEYCLOAK_API_CLIENT_SECRET", "")) if env("KEYCLOAK_API_CLIENT_ID") else None
+    return RealmUnderTest(f"{url}/realms/{env('KEYCLOAK_REALM', 'marsad')}", env("KEYCLOAK_CLIENT_ID", PORTAL_CLIENT),
+                          env("KEYCLOAK_CLIENT_SECRET", ""),
+                          Account(env("KEYCLOAK_USER", ""), env("KEYCLOAK_PASSWORD", ""),
+                                  env("KEYCLOAK_USER_INSTITUTION") or None, roles), api_client=api)
+
+
+def login_form_action(page) -> str | None:
+    """The sign-in form's target on a Keycloak (or stand-in) login page, absolute."""
+    import re
+    from urllib.parse import urljoin
+
+    found = re.search(r'<form[^>]*id="kc-form-login"[^>]*>', page.text) or re.search(r"<form[^>]*>", page.text)
+    action = re.search(r'action="([^"]*)"', found.group(0)) if found else None
+    return urljoin(page.url, html.unescape(action.group(1))) if action else None
+
+
+def sign_in_through_keycloak(client, browser, username: str, password: str, next_url: str | None = None):
+    """The whole round trip by hand: portal -> Keycloak login form -> portal callback.
+
+    `client` is the portal's Flask test client, `browser` a requests.Session playing the browser at
+    Keycloak (its cookies are Keycloak's). Returns (the portal's answer to the callback, the
+    authorization request URL the portal sent the browser to).
+    """
+    from urllib.parse import urlsplit
+
+    start = client.get("/login/keycloak" + (f"?next={next_url}" if next_url else ""))
+    assert start.status_code == 302, start.get_data(as_text=True)
+    authorize_url = start.headers["Location"]
+    page = browser.get(authorize_url, allow_redirects=False, timeout=10)
+    if page.status_code != 302:  # no SSO session yet: the login form
+        assert page.status_code == 200, page.text[:500]
+        page = browser.post(login_form_action(page), data={"username": username, "password": password},
+                            allow_redirects=False, timeout=10)
+        assert page.status_code == 302, f"login at the provider failed: {page.status_code} {page.text[:300]}"
+    back = urlsplit(page.headers["Location"])
+    assert f"{back.scheme}://{back.netloc}" == PORTAL_URL, back
+    return client.get(f"{back.path}?{back.query}"), authorize_url

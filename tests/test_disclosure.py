@@ -356,19 +356,27 @@ def test_every_secondary_suppression_is_needed(shape, seed):
         assert exposed(without(out, t, key)), f"{key} could be published again"
 
 
-def fewest_secondaries(t: IndicatorTable) -> int:
-    """Brute force: the smallest number of complements that makes the primaries-only table safe."""
+def fewest_secondaries(t: IndicatorTable) -> tuple[int, int]:
+    """Brute force over every set of complements: the best safe one as (margins hidden, interior hidden),
+    margins first because the module prefers hiding interior cells to hiding totals."""
     full = add_margins(t)
     primary = {k for k, v in full.cells.items() if 0 < v < P}
-    others = sorted(k for k in full.cells if k not in primary)
-    for n in range(len(others) + 1):
-        for extra in itertools.combinations(others, n):
-            hide = primary | set(extra)
-            candidate = IndicatorTable(t.indicator, t.dimensions,
-                                       {k: (None if k in hide else v) for k, v in full.cells.items()})
-            if not exposed(candidate):
-                return n
+    inner = sorted(k for k in full.cells if k not in primary and TOTAL not in k)
+    outer = sorted(k for k in full.cells if k not in primary and TOTAL in k)
+    for m in range(len(outer) + 1):
+        for n in range(len(inner) + 1):
+            for extra in itertools.product(itertools.combinations(outer, m), itertools.combinations(inner, n)):
+                hide = primary | set(extra[0]) | set(extra[1])
+                candidate = IndicatorTable(t.indicator, t.dimensions,
+                                           {k: (None if k in hide else v) for k, v in full.cells.items()})
+                if not exposed(candidate):
+                    return m, n
     raise AssertionError("unreachable: hiding everything is safe")
+
+
+def secondaries(out: IndicatorTable) -> tuple[int, int]:
+    hidden = [k for k, f in out.flags.items() if f == "secondary"]
+    return sum(TOTAL in k for k in hidden), sum(TOTAL not in k for k in hidden)
 
 
 @pytest.mark.parametrize("rows", [
@@ -377,13 +385,25 @@ def fewest_secondaries(t: IndicatorTable) -> int:
     [[1, 6, 30], [8, 40, 35]],
     [[4, 1, 30], [25, 40, 35]],
     [[20, 30, 40], [35, 4, 12]],
+    [[61, 0, 18], [2, 80, 80]],
+    [[4, 79, 2], [51, 72, 3], [11, 10, 68]],
 ])
-def test_no_more_complements_than_the_brute_force_optimum_on_small_tables(rows):
+def test_as_few_complements_as_the_brute_force_optimum_on_small_tables(rows):
     t = grid(rows)
     out = protect(t)
-    best = fewest_secondaries(t)
-    assert sum(f == "secondary" for f in out.flags.values()) == best
+    assert secondaries(out) == fewest_secondaries(t)
     assert_safe(out, t)
+
+
+@pytest.mark.parametrize("shape,seed", [((2, 3), s) for s in range(10)] + [((3, 3), s) for s in range(3)])
+def test_random_small_tables_stay_close_to_the_optimum(shape, seed):
+    # A greedy method is not always optimal (on random 2x3 and 3x3 tables it matched the brute force
+    # about 9 times in 10 when written); it must never be far off.
+    t = make_table(shape, 1000 + seed, small=0.3)
+    out = protect(t)
+    best = fewest_secondaries(t)
+    assert sum(secondaries(out)) <= sum(best) + 2
+    assert secondaries(out)[0] <= best[0] + 1
 
 
 # --- levels ----------------------------------------------------------------------------------------

@@ -7,13 +7,13 @@ import re
 import pytest
 from sqlmodel import select
 
-from services import accounts, db
+from services import accounts, audit, db
 from services.models import Account, AuditEntry
 from services.policy import default_policies
 
 from portal import create_app
 from portal.users import DirectoryUnavailable, KeycloakDirectory
-from tests.portal_fixtures import (app, border_crossings_csv, client, crossing, csrf, login, logout,  # noqa: F401
+from tests.portal_fixtures import (app, border_crossings_csv, client, crossing, login, logout,  # noqa: F401
                                    portal_engine, portal_env, post, upload)
 
 INS_FOCAL_POINT = "ins.focal_point"
@@ -243,7 +243,6 @@ def test_admin_reads_the_audit_log_and_others_may_not(client):
 
 def test_audit_log_filters_and_pages(client, portal_engine):
     with db.session(portal_engine) as s:
-        from services import audit
         for n in range(60):
             audit.record(s, actor=f"mi-paf.bot{n % 3}", institution="MI-PAF", action="submission.create",
                          target=f"submission:{n}")

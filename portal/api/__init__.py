@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, request
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import HTTPException
 
-from portal.api.errors import ApiError, error_response, http_error_response
+from portal.api.errors import CODES, ApiError, error_response, http_error_response
 from portal.security import csrf_exempt
 
 PREFIX = "/api/v1"
@@ -73,6 +73,12 @@ def _api_error(error: ApiError):
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
     return http_error_response(error)
+
+
+# Flask prefers a handler registered for the status code (the app's HTML error pages) over one
+# registered for HTTPException, even on a blueprint: register ours per code too.
+for _status in CODES:
+    bp.register_error_handler(_status, _http_error)
 
 
 @bp.after_request

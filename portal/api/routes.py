@@ -122,7 +122,11 @@ ROUTES: list[Route] = [
     Route("GET", "/indicators", views.list_indicators, "Indicators you may read", "indicators", "indicator.read",
           lambda: Resource("indicator"), ok=(200, "IndicatorList"), errors=(403, 501)),
     Route("GET", "/indicators/{code}", views.get_indicator, "One indicator's table, disclosure control applied",
-          "indicators", params=(INDICATOR_CODE, Param("by", "query", description="Dimensions to keep, comma-separated.")),
+          "indicators", params=(INDICATOR_CODE, Param("by", "query", description="Dimensions to keep, comma-separated."),
+                                Param("year", "query"), Param("month", "query", description="7 or 2024-07."),
+                                Param("version", "query", "integer", "A release version (default: the live "
+                                      "table, or the latest published release for `published` readers).")),
           ok=(200, "IndicatorTable"), errors=(400, 403, 501),
-          description="Other query parameters named after a dimension filter it (e.g. ?sex=F)."),
+          description="Needs `indicator.read` on the indicator's dataset. Query parameters named after the "
+                      "indicator's other dimensions filter it (e.g. ?sex=F)."),
 ]

@@ -255,22 +255,39 @@ def list_indicators():
 
 
 def get_indicator(code: str):
+    """Readers at level `published` get the latest published release; `aggregates` readers the live
+    table; both under disclosure control for their level (services.disclosure)."""
     query = _indicator_query()
     from services.disclosure import protect_for
+    from services.indicators import ReleaseError, query_release
 
     definitions = _definitions()
     if code not in definitions:
         raise ApiError(404, f"no indicator {code!r}")
-    level = _indicator_level(definitions[code])
-    by = [d for d in request.args.get("by", "").split(",") if d] or None
-    # Filters are the other query parameters named after a dimension: ?sex=F&period=2024
-    dimensions = set(definitions[code].dimension_names) | {"period"}
-    filters = {k: request.args.getlist(k) for k in request.args if k in dimensions}
+    ind = definitions[code]
+    level = _indicator_level(ind)
+    names = {"year", "month", *ind.dimension_names}
+    unknown = sorted(set(request.args) - names - {"by", "lang", "version"})
+    if unknown:
+        raise ApiError(400, f"unknown parameter(s) {', '.join(unknown)}; filters are: {', '.join(sorted(names))}")
+    filters = {}
+    for name in names & set(request.args):
+        values = request.args.getlist(name)
+        filters[name] = values if len(values) > 1 else values[0]
+    by = tuple(d for d in request.args.get("by", "").split(",") if d)
+    version = request.args.get("version", type=int)
+    rt = runtime()
     try:
-        table = query(runtime().engine, code, filters, by)
+        if level == "published" or version is not None:
+            table = query_release(rt.engine, code, filters, by, principal=api_principal(), version=version,
+                                  policies=rt.policies, definitions=definitions)
+        else:
+            table = query(rt.engine, code, filters, by)
+    except ReleaseError as exc:
+        raise ApiError({"denied": 403, "not_found": 404}.get(exc.code, 400), str(exc), code=exc.code) from exc
     except (KeyError, ValueError) as exc:
         raise ApiError(400, str(exc)) from exc
-    table = protect_for(table, level, runtime().policies.settings.min_cell_count)
+    table = protect_for(table, level, rt.policies.settings.min_cell_count)
     rows = [{**dict(zip(table.dimensions, key)), "value": value, "flag": flag}
             for *key, value, flag in table.rows()]
     return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,

@@ -13,6 +13,9 @@ the table alone (whoever computed it). The keys read here, all optional:
     notes:       {ar, fr, en}      methodological notes printed with the indicator
     codelists:   {dimension: codelist}   when a dimension's codelist is not found by name
     dimension_labels: {dimension: {ar, fr, en}}
+    code_labels: {dimension: {code: {ar, fr, en}}}   codes of a dimension no codelist holds
+    periods_add_up: false          a stock or a rate: a total over periods means nothing, and
+                                   such cells (time dimension = _T) are left out of every output
 
 Any text given as {ar, fr, en} may also be a plain string (used for every language).
 
@@ -36,6 +39,7 @@ from services.catalog import LANGUAGES, Catalog, Codelist, default_catalog
 from services.indicators.table import TOTAL, IndicatorTable
 
 TIME_DIMENSIONS = ("period", "time_period", "year", "month", "quarter", "date")
+UNKNOWN = "_U"  # the SDMX code for "unknown" (a blank field): the indicators engine uses it
 DEFAULT_THRESHOLD = 5
 # Babel locales: Tunisian Arabic and French give Tunisian month names ("جويلية") and grouping.
 LOCALES = {"ar": "ar_TN", "fr": "fr_TN", "en": "en_GB"}
@@ -96,6 +100,7 @@ class Dimension:
     labels: Mapping[str, str]
     codelist: Codelist | None = None
     is_time: bool = False
+    code_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def label(self, lang: str) -> str:
         return localised(self.labels, lang, self.id)
@@ -104,8 +109,12 @@ class Dimension:
         code = str(code)
         if code == TOTAL:
             return message("total", lang)
+        if code == UNKNOWN:
+            return message("unknown", lang)
         if self.is_time:
             return period_label(code, lang)
+        if code in self.code_labels:
+            return localised(self.code_labels[code], lang, code)
         if self.codelist is not None:
             return self.codelist.label(code, lang)
         return code
@@ -115,6 +124,10 @@ class Dimension:
         code = str(code)
         if code == TOTAL:
             return (2, 0, "")
+        if code == UNKNOWN:
+            return (1, 1, "")
+        if self.code_labels and code in self.code_labels:
+            return (0, list(self.code_labels).index(code), code)
         if self.codelist is not None and not self.is_time:
             try:
                 return (0, self.codelist.codes.index(code), code)
@@ -147,6 +160,7 @@ class Description:
     notes: Mapping[str, str]
     dimensions: tuple[Dimension, ...]
     disclosure_note: Mapping[str, str] = field(default_factory=dict)
+    periods_add_up: bool = True
 
     def name(self, lang: str) -> str:
         return localised(self.names, lang, self.code)
@@ -193,9 +207,11 @@ def _field_codelists(catalog: Catalog) -> dict[str, tuple[str, Mapping[str, str]
 
 
 def resolve_dimension(dim_id: str, catalog: Catalog, codelist: str | None = None,
-                      labels: Mapping[str, str] | None = None) -> Dimension:
+                      labels: Mapping[str, str] | None = None,
+                      code_labels: Mapping[str, Mapping[str, str]] | None = None) -> Dimension:
     if dim_id.lower() in TIME_DIMENSIONS:
-        return Dimension(dim_id, labels or {lang: message("period", lang) for lang in LANGUAGES}, None, True)
+        word = dim_id.lower() if dim_id.lower() in ("year", "month") else "period"
+        return Dimension(dim_id, labels or {lang: message(word, lang) for lang in LANGUAGES}, None, True)
     fields = _field_codelists(catalog)
     field_labels = fields.get(dim_id, (None, None))[1]
     if codelist is None:
@@ -205,7 +221,7 @@ def resolve_dimension(dim_id: str, catalog: Catalog, codelist: str | None = None
                 break
     found = catalog.codelists.get(codelist) if codelist else None
     labels = labels or field_labels or (found.names if found else None) or {lang: dim_id for lang in LANGUAGES}
-    return Dimension(dim_id, labels, found, False)
+    return Dimension(dim_id, labels, found, False, dict(code_labels or {}))
 
 
 def _get(source, key, default=None):
@@ -242,15 +258,18 @@ def describe(source, catalog: Catalog | None = None) -> Description:
         raise ValueError("an indicator needs a code")
     overrides = dict(_get(meta, "codelists") or {})
     label_overrides = dict(_get(meta, "dimension_labels") or {})
+    code_labels = dict(_get(meta, "code_labels") or {})
     dims = []
     for raw in raw_dims:
         if isinstance(raw, Mapping):
             dim_id = raw.get("name") or raw.get("id") or raw.get("code")
             codelist = raw.get("codelist") or overrides.get(dim_id)
             labels = raw.get("labels") or label_overrides.get(dim_id)
+            codes = raw.get("codes") if isinstance(raw.get("codes"), Mapping) else code_labels.get(dim_id)
         else:
             dim_id, codelist, labels = str(raw), overrides.get(str(raw)), label_overrides.get(str(raw))
-        dims.append(resolve_dimension(dim_id, catalog, codelist, labels))
+            codes = code_labels.get(dim_id)
+        dims.append(resolve_dimension(dim_id, catalog, codelist, labels, codes))
     unit_labels = _get(meta, "unit")
     sources = _as_tuple(_get(meta, "sources") or _get(meta, "source_datasets"))
     disclosure = _get(meta, "disclosure") or {}
@@ -270,6 +289,7 @@ def describe(source, catalog: Catalog | None = None) -> Description:
         notes=_get(meta, "notes") or {},
         dimensions=tuple(dims),
         disclosure_note=(disclosure.get("note") or {}) if isinstance(disclosure, Mapping) else {},
+        periods_add_up=_get(meta, "periods_add_up") is not False,
     )
 
 
@@ -283,5 +303,17 @@ def shown_value(table: IndicatorTable, key: tuple):
     return table.cells.get(key)
 
 
+def published(table: IndicatorTable, description: Description) -> IndicatorTable:
+    """The cells that are published: without totals over periods when periods do not add up
+    (a stock summed over months). Dropping a margin after disclosure control is safe: it
+    only tells an attacker less."""
+    if description.periods_add_up:
+        return table
+    time = [i for i, d in enumerate(description.dimensions) if d.is_time]
+    keep = [k for k in table.cells if not any(str(k[i]) == TOTAL for i in time)]
+    return IndicatorTable(table.indicator, table.dimensions, {k: table.cells[k] for k in keep}, table.unit,
+                          {k: table.flags[k] for k in keep if k in table.flags}, table.meta)
+
+
 def ordered_keys(table: IndicatorTable, description: Description) -> list[tuple]:
-    return sorted(table.cells, key=description.sort_key)
+    return sorted(published(table, description).cells, key=description.sort_key)

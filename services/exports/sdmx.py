@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from services.catalog import LANGUAGES, Catalog, default_catalog
 from services.indicators.table import TOTAL, IndicatorTable
 
-from .metadata import Description, Dimension, describe, localised, message, plain_number
+from .metadata import UNKNOWN, Description, Dimension, describe, localised, message, ordered_keys, plain_number
 
 SDMX_VERSION = "1.0"
 NS = {
@@ -81,6 +81,8 @@ class Structure:
 
     def __init__(self, description: Description, agency: str | None = None, version: str = SDMX_VERSION,
                  codes_seen: dict[str, set[str]] | None = None):
+        # codes_seen: codes the table holds per dimension, so that a code the catalog lacks
+        # still has its place in the codelist (labelled with itself)
         self.description = description
         self.agency = agency or agency_id()
         self.version = version
@@ -100,7 +102,7 @@ class Structure:
         return TIME_PERIOD if dim is self.time else sdmx_id(dim.id)
 
     def codelist_id(self, dim: Dimension) -> str:
-        if dim.codelist is not None:
+        if dim.codelist is not None and not dim.code_labels:
             return f"CL_{sdmx_id(dim.codelist.code)}"
         return f"CL_{self.dataflow}_{sdmx_id(dim.id)}"   # no catalog codelist: codes seen in the table
 
@@ -109,17 +111,14 @@ class Structure:
         return sdmx_id(self.description.unit)
 
     def codes(self, dim: Dimension) -> list[tuple[str, dict[str, str]]]:
-        """(code, names in ar/fr/en): the whole catalog codelist, then codes only the table has, then _T."""
-        out: list[tuple[str, dict[str, str]]] = []
-        known = set()
+        """(code, names in ar/fr/en): codes the indicator declares, the whole catalog codelist,
+        codes only the table has, then _U (unknown) and _T (total)."""
+        declared = [str(c) for c in dim.code_labels]
         if dim.codelist is not None:
-            for item in dim.codelist.items:
-                out.append((str(item["code"]), {lang: dim.codelist.label(item["code"], lang) for lang in LANGUAGES}))
-                known.add(str(item["code"]))
-        for code in sorted(self.codes_seen.get(dim.id, set()) - known - {TOTAL}):
-            out.append((code, {lang: code for lang in LANGUAGES}))
-        out.append((TOTAL, {lang: message("total", lang) for lang in LANGUAGES}))
-        return out
+            declared += [str(item["code"]) for item in dim.codelist.items if str(item["code"]) not in dim.code_labels]
+        seen = sorted(self.codes_seen.get(dim.id, set()) - set(declared) - {TOTAL, UNKNOWN})
+        codes = [*declared, *seen, UNKNOWN, TOTAL]
+        return [(code, {lang: dim.code_label(code, lang) for lang in LANGUAGES}) for code in codes]
 
 
 def _structure_of(source, catalog: Catalog | None, agency: str | None, version: str) -> Structure:
@@ -150,7 +149,7 @@ def to_sdmx_csv(table: IndicatorTable, catalog: Catalog | None = None, agency: s
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(["STRUCTURE", "STRUCTURE_ID", "ACTION", *(structure.component_id(d) for d in order),
                      OBS_VALUE, "UNIT_MEASURE", "OBS_STATUS", "CONF_STATUS"])
-    for key in sorted(table.cells, key=structure.description.sort_key):
+    for key in ordered_keys(table, structure.description):
         if structure.time is not None and str(key[index[-1]]) == TOTAL:
             continue
         flag = table.flags.get(key)

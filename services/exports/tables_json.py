@@ -14,6 +14,9 @@ from pathlib import Path
 
 from services.indicators.table import IndicatorTable
 
+# meta the engine keeps for disclosure control only (the counts behind rates): never written out
+INTERNAL_META = ("observations",)
+
 
 def table_to_json(table: IndicatorTable) -> dict:
     cells = []
@@ -22,8 +25,9 @@ def table_to_json(table: IndicatorTable) -> dict:
         if table.flags.get(key):
             cell["flag"] = table.flags[key]
         cells.append(cell)
+    meta = {k: v for k, v in table.meta.items() if k not in INTERNAL_META}
     return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,
-            "cells": cells, "meta": table.meta}
+            "cells": cells, "meta": meta}
 
 
 def table_from_json(data: dict) -> IndicatorTable:

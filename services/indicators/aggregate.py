@@ -13,6 +13,7 @@ the year before the submission's first crossing (see net_migration.py).
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import time
@@ -123,6 +124,8 @@ def _refresh_indicator(conn: Connection, ind: Indicator, catalog: Catalog, submi
     write_cells(conn, CELL, CELL_COLUMNS, rows)
     if slice_rows:
         conn.execute(insert(SLICE), slice_rows)
+    if conn.dialect.name == "postgresql" and len(rows) > 10_000:
+        conn.exec_driver_sql("ANALYZE indicator_cell")  # fresh statistics keep dashboard plans on the index
     return RefreshReport(ind.code, sorted(slices), len(rows))
 
 
@@ -216,6 +219,17 @@ def query(engine: Engine, indicator: str, filters: dict | None = None, by: tuple
         return select_cells(conn, ind, CELL, CELL.c.indicator == ind.code, filters or {}, tuple(by), catalog)
 
 
+_META: dict = {}
+
+
+def _meta(ind: Indicator, catalog: Catalog | None) -> dict:
+    """An indicator's metadata, built once per definition (queries copy it before adding to it)."""
+    key = (id(ind), id(catalog))
+    if key not in _META:
+        _META[key] = ind.meta(catalog)
+    return _META[key]
+
+
 def _codes(value) -> list[str]:
     values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
     return [str(v) for v in values]
@@ -270,7 +284,7 @@ def select_cells(conn: Connection, ind: Indicator, table: Table, base, filters: 
         where.append(table.c.month.in_(months))
     else:
         where.append(table.c.month == 0)
-    meta = ind.meta(catalog)
+    meta = copy.deepcopy(_meta(ind, catalog))
     if years is not None:
         where.append(table.c.year.in_(years))
     elif "year" not in by:
@@ -291,20 +305,18 @@ def select_cells(conn: Connection, ind: Indicator, table: Table, base, filters: 
     stmt = (select(*selected, func.sum(table.c.value), func.sum(table.c.observations),
                    func.count(table.c.value))
             .where(*where).group_by(*selected))
+    # Where each element of a cell's key comes from in a result row: built once, used per row.
+    at = {c.key: i for i, c in enumerate(selected)}
+    picks = [("year", at["year"], None) if name == "year" else
+             ("month", at["year"], at["month"]) if name == "month" else
+             ("code", at[DIMENSION_COLUMNS[ind.dimension_names.index(name)]], None) for name in by]
     cells, observations = {}, {}
     for row in conn.execute(stmt):
-        values = dict(zip((c.key for c in selected), row))
-        key = []
-        for name in by:
-            if name == "year":
-                key.append(str(values["year"]))
-            elif name == "month":
-                key.append(f"{values['year']:04d}-{values['month']:02d}")
-            else:
-                key.append(values[DIMENSION_COLUMNS[ind.dimension_names.index(name)]])
+        key = tuple(str(row[i]) if kind == "year" else f"{row[i]:04d}-{row[j]:02d}" if kind == "month" else row[i]
+                    for kind, i, j in picks)
         value = row[-3] if row[-1] else None  # a sum of blank rates stays blank
-        cells[tuple(key)] = compute._number(value) if value is not None else None
-        observations[tuple(key)] = int(row[-2] or 0)
+        cells[key] = compute._number(value) if value is not None else None
+        observations[key] = int(row[-2] or 0)
     meta["filters"] = dict(filters)
     if ind.rate:
         meta["observations"] = observations  # the counts behind the rates, for disclosure control

@@ -27,7 +27,8 @@ An indicator file is declarative (see services/catalog/indicators/README.md):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as _default
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,13 +56,14 @@ class Dimension:
     kind: str                                   # field | age_group | parts | method
     field: str | None = None                    # kind field
     codelist: str | None = None
-    codes: dict = field(default_factory=dict)   # code -> labels, when no catalog codelist has them
-    parts: dict = field(default_factory=dict)   # kind parts: code -> ((sign, field), ...)
+    codes: dict = _default(default_factory=dict)   # code -> labels, when no catalog codelist has them
+    parts: dict = _default(default_factory=dict)   # kind parts: code -> ((sign, field), ...)
     birth_date: str | None = None               # kind age_group
     age: str | None = None
     age_at: str | None = None                   # the date the recorded age refers to
     total: bool = True                          # whether margins over this dimension make sense
     default: str | None = None                  # queried when a query names no code and total is false
+    labels: dict = _default(default_factory=dict)  # the dimension's name in ar / fr / en
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,18 @@ class Indicator:
         raise KeyError(f"indicator {self.code} has no dimension {name!r}; "
                        f"it has {', '.join(d.name for d in self.dimensions) or 'none'}")
 
+    def dimension_label(self, name: str, catalog: Catalog | None = None) -> dict:
+        """The dimension's name in each language: its own, else its field's, else its codelist's."""
+        d = self.dimension(name)
+        catalog = catalog or default_catalog()
+        if d.labels:
+            return dict(d.labels)
+        if d.kind == "field":
+            return dict(catalog.dataset(self.dataset).field(d.field).labels)
+        if d.codelist:
+            return dict(catalog.codelists[d.codelist].names)
+        return {lang: name for lang in LANGUAGES}
+
     @property
     def dimension_names(self) -> tuple[str, ...]:
         return tuple(d.name for d in self.dimensions)
@@ -136,13 +150,7 @@ class Indicator:
             meta["notes"] = dict(self.notes)
         if self.unit_labels:
             meta["unit"] = dict(self.unit_labels)
-        labels = {}
-        ds = (catalog or default_catalog()).datasets.get(self.dataset)
-        for d in self.dimensions:
-            if d.kind == "field" and ds is not None:
-                labels[d.name] = dict(ds.field(d.field).labels)
-        if labels:
-            meta["dimension_labels"] = labels
+        meta["dimension_labels"] = {d.name: self.dimension_label(d.name, catalog) for d in self.dimensions}
         codes = {d.name: {c: dict(lab) for c, lab in d.codes.items()} for d in self.dimensions if d.codes}
         if codes:
             meta["code_labels"] = codes
@@ -196,7 +204,9 @@ def _dimension(path, raw: dict, ds: Dataset, catalog: Catalog, method: str | Non
     codelist = raw.get("codelist")
     if codelist is not None and codelist not in catalog.codelists:
         raise IndicatorError(f"{where}: codelist {codelist!r} is not in codelists/")
-    common = dict(name=name, codes=codes, total=bool(raw.get("total", True)), default=raw.get("default"))
+    labels = _texts(where, raw, "labels", required=False)
+    common = dict(name=name, codes=codes, total=bool(raw.get("total", True)), default=raw.get("default"),
+                  labels=labels)
     if "field" in raw:
         f = _field(path, ds, raw["field"], "dimension field", ("code",))
         return Dimension(kind="field", field=f.name, codelist=codelist or f.codelist, **common)
@@ -349,8 +359,11 @@ def load_indicators(directory: Path | str | None = None, catalog: Catalog | None
     for path in sorted(directory.glob("*.yaml")):
         if path.name == POPULATION_FILE:
             continue
-        with path.open(encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+        try:
+            with path.open(encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise IndicatorError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise IndicatorError(f"{path}: expected a mapping at the top level")
         out[path.stem] = _indicator(path, data, catalog)

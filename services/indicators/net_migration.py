@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, case, extract, func, literal, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from services.catalog import Catalog
-from services.indicators.compute import (Cells, Slice, _as_date, accepted, days_between, dimension_expression,
-                                         month_end, row_dimensions)
+from services.indicators.compute import (Cells, Slice, _as_date, accepted, days_between, dimension_inputs,
+                                         dimension_outputs, month_end, row_dimensions, year_of)
 from services.indicators.definitions import Indicator
 
 IMMIGRATION, EMIGRATION, NET = "IMMIGRATION", "EMIGRATION", "NET"
@@ -86,10 +86,9 @@ def cells(conn: Connection, ind: Indicator, table, catalog: Catalog, years) -> d
     # Same-day crossings: entry first, as the ingestion's exit-after-entry check orders them.
     order = [date, case((direction == entry, 0), else_=1), table.c.row_id]
     resident_at_first = case((residence == home, 1), (residence.is_not(None), 0), (citizenship == home, 1), else_=0)
-    dims = [dimension_expression(d, table, date, catalog) for d in row_dimensions(ind)]
     events = select(
         person.label("person"), date.label("day"), is_entry.label("is_entry"),
-        *[d.label(f"d{i}") for i, d in enumerate(dims)],
+        *dimension_inputs(ind, table, date),
         func.lead(date).over(partition_by=person, order_by=order).label("next_day"),
         func.row_number().over(partition_by=person, order_by=order).label("seq"),
         func.first_value(resident_at_first).over(partition_by=person, order_by=order).label("first_resident"),
@@ -110,16 +109,17 @@ def cells(conn: Connection, ind: Indicator, table, catalog: Catalog, years) -> d
                            else_=status.c.latest_long % 2)
     immigration = case((and_(status.c.is_entry == 1, status.c.long == 1, resident_before == 0), 1), else_=0)
     emigration = case((and_(status.c.is_entry == 0, status.c.long == 1, resident_before == 1), 1), else_=0)
-    year = extract("year", status.c.day)
-    dim_cols = [status.c[f"d{i}"] for i in range(len(dims))]
-    stmt = (select(year.label("year"), *dim_cols, func.sum(immigration), func.sum(emigration))
-            .where(year.in_(sorted({y for y, _ in years})))
-            .group_by(year, *dim_cols))
+    year = year_of(status.c.day).label("year")
+    keys = dimension_outputs(ind, status, catalog)
+    stmt = (select(year, *keys, func.sum(immigration), func.sum(emigration))
+            .where(status.c.long == 1, year_of(status.c.day).in_(sorted({y for y, _ in years})))
+            .group_by(year, *keys))
+    n_dims = len(row_dimensions(ind))
 
     out: dict[Slice, Cells] = {(y, 0): {} for y, _ in years}
     flow_at = next(i for i, d in enumerate(ind.dimensions) if d.kind == "method")
     for row in conn.execute(stmt):
-        codes = tuple(row[1:1 + len(dims)])
+        codes = tuple(row[1:1 + n_dims])
         imm, emi = int(row[-2] or 0), int(row[-1] or 0)
         if not imm and not emi:
             continue

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.catalog import Catalog, default_catalog
 from services.exports.metadata import (LOCALES, Description, check_lang, describe, localised,
-                                       message as export_message, shown_value)
+                                       message as export_message, published, shown_value)
 from services.indicators.table import IndicatorTable
 
 from . import layout
@@ -83,7 +83,9 @@ def _date(value, lang: str) -> str:
 
 
 def _section(number: int, table: IndicatorTable, description: Description, lang: str,
-             institutions: Mapping[str, Sequence[Mapping[str, str]]]) -> Section:
+             institutions: Mapping[str, Sequence[Mapping[str, str]]], breakdown: bool) -> Section:
+    """`breakdown`: name the table's dimensions in its heading (an indicator printed as
+    several tables: by month, by nationality...)."""
     marker = message("confidential_marker", lang)
     fixed = lambda dimension, value: message("fixed", lang, dimension=dimension, value=value)  # noqa: E731
     grid = layout.tabulate(table, description, lang, marker, fixed)
@@ -100,7 +102,9 @@ def _section(number: int, table: IndicatorTable, description: Description, lang:
         names = [localised(n, lang) for n in institutions.get(code, ())]
         sources.append(description.source_label(code, lang) + (f" ({', '.join(names)})" if names else ""))
     return Section(
-        number=number, code=description.code, anchor=f"indicator-{number}", name=description.name(lang),
+        number=number, code=description.code, anchor=f"indicator-{number}",
+        name=description.name(lang) + (f" — {' × '.join(d.label(lang) for d in description.dimensions)}"
+                                       if breakdown and description.dimensions else ""),
         definition=localised(description.definition, lang), unit=description.unit_label(lang),
         reference="; ".join(description.references), release=release_text, sources="; ".join(sources),
         notes=localised(description.notes, lang), disclosure=description.disclosure_text(lang),
@@ -125,7 +129,10 @@ def build_html(tables: Sequence[IndicatorTable], year: int, lang: str = "en", *,
     institutions = institutions or {}
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
     descriptions = [describe(t, catalog) for t in tables]
-    sections = [_section(i, t, d, lang, institutions) for i, (t, d) in enumerate(zip(tables, descriptions), start=1)]
+    tables = [published(t, d) for t, d in zip(tables, descriptions)]
+    repeated = {code for code in (t.indicator for t in tables) if sum(t.indicator == code for t in tables) > 1}
+    sections = [_section(i, t, d, lang, institutions, t.indicator in repeated)
+                for i, (t, d) in enumerate(zip(tables, descriptions), start=1)]
     dataset_codes = list(dict.fromkeys(code for d in descriptions for code in d.sources))
     datasets = []
     for code in dataset_codes:

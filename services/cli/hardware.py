@@ -1,0 +1,151 @@
+"""`marsad hardware`: servers and deployment profiles (hardware/*.yaml), the Ansible inventory."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from services import hardware
+from services.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PROBLEMS
+
+_ENV = click.argument("environment", metavar="ENV")
+
+
+def _load(name: str) -> hardware.Environment:
+    try:
+        return hardware.load_environment(name)
+    except hardware.HardwareError as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        missing = any(p.message.startswith(("no environment", "no such file")) for p in err.problems)
+        sys.exit(EXIT_NOT_FOUND if missing else EXIT_PROBLEMS)
+
+
+@click.group("hardware")
+def hardware_group() -> None:
+    """Servers and deployment profiles (hardware/): sizing checks and the Ansible inventory."""
+
+
+@hardware_group.command("list")
+def list_command() -> None:
+    """The environments in hardware/environments/ and the profiles."""
+    for name in hardware.environment_names():
+        try:
+            env = hardware.load_environment(name)
+            click.echo(f"{name}\t{env.kind}\t{env.profile.name}\t{len(env.servers)} server(s)")
+        except hardware.HardwareError:
+            click.echo(f"{name}\tINVALID (marsad hardware check {name})")
+    for profile in hardware.load_profiles().values():
+        slots = "; ".join(f"{s.count}x {s.describe()}" for s in profile.slots)
+        click.echo(f"profile {profile.name}: {slots}")
+
+
+@hardware_group.command("check")
+@_ENV
+def check_command(environment: str) -> None:
+    """Check ENV (a name in hardware/environments/ or a path) against its profile.
+
+    Prints each problem as FILE: PATH: MESSAGE and exits 1 when there is any: a server with
+    less RAM, CPU or disk than its roles need, a role missing or misplaced, a name or
+    address used twice.
+    """
+    env = _load(environment)
+    problems = hardware.check(env)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {env.display_file}")
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"{env.name} OK: profile {env.profile.name}, {len(env.servers)} server(s): "
+               + ", ".join(f"{s.name} ({', '.join(s.roles)})" for s in env.servers))
+    sys.exit(EXIT_OK)
+
+
+@hardware_group.command("inventory")
+@_ENV
+@click.option("--secrets", "secrets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML mapping of secrets (names from services.hardware.SECRETS) to include.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (mode 0600 when it holds secrets); default: standard output.")
+def inventory_command(environment: str, secrets_file: Path | None, output: Path | None) -> None:
+    """Print the Ansible inventory of ENV (YAML): a group per role, host variables, marsad_* variables."""
+    env = _load(environment)
+    problems = hardware.check(env)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(problems)} problem(s); run `marsad hardware check {environment}`", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    secrets = yaml.safe_load(secrets_file.read_text()) if secrets_file else None
+    text = yaml.safe_dump(hardware.inventory(env, secrets), sort_keys=False, allow_unicode=True)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.touch(mode=0o600)
+    output.write_text(text)
+
+
+COMMANDS = [hardware_group]
+
+
+# --- the lab -------------------------------------------------------------------------
+
+
+def _lab(environment: str | None, profile: str | None):
+    from services import lab
+
+    try:
+        env = lab.lab_environment(profile) if environment is None else _load(environment)
+        return lab.Lab(env, log=lambda message: click.echo(message, err=True))
+    except lab.LabError as err:
+        raise click.ClickException(str(err)) from None
+
+
+_LAB_ENV = click.argument("environment", metavar="[ENV]", required=False)
+_PROFILE = click.option("--profile", default="standard", show_default=True,
+                        help="Without ENV: the lab environment of this profile (kind lab in hardware/environments/).")
+
+
+@hardware_group.group("lab")
+def lab_group() -> None:
+    """The hardware lab: an environment's servers as Debian containers on this machine (root)."""
+
+
+@lab_group.command("up")
+@_LAB_ENV
+@_PROFILE
+def lab_up(environment: str | None, profile: str) -> None:
+    """Boot the servers of a lab environment (idempotent) and write its Ansible inventory."""
+    from services.lab import LabError
+
+    lab = _lab(environment, profile)
+    try:
+        lab.up()
+    except LabError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(str(lab.inventory_file))
+
+
+@lab_group.command("down")
+@_LAB_ENV
+@_PROFILE
+def lab_down(environment: str | None, profile: str) -> None:
+    """Power off and remove everything the lab made (the cached image stays)."""
+    from services.lab import LabError
+
+    try:
+        _lab(environment, profile).down()
+    except LabError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@lab_group.command("status")
+@_LAB_ENV
+@_PROFILE
+def lab_status(environment: str | None, profile: str) -> None:
+    """Each server of the lab: absent, stopped, or what its systemd says."""
+    for name, address, state in _lab(environment, profile).status():
+        click.echo(f"{name}\t{address}\t{state}")
