@@ -52,5 +52,37 @@ PULUMI ?= pulumi
 plan: $(STAMP)  ## preview ENV's machines and secrets with Pulumi and the guardrails (needs the pulumi CLI)
 	@PULUMI='$(PULUMI)' BIN='$(CURDIR)/$(BIN)' bash infra/pulumi-stack.sh preview '$(ENV)'
 
-deploy-infra: $(STAMP)  ## pulumi up for ENV (YES=1: no prompt); writes var/infra/ENV/inventory.yml for Ansible
+deploy-infra: $(STAMP)  ## pulumi up for ENV (YES=1: no prompt), then hands its secrets to `make deploy ENV`
 	@PULUMI='$(PULUMI)' BIN='$(CURDIR)/$(BIN)' YES='$(YES)' bash infra/pulumi-stack.sh up '$(ENV)'
+
+# --- lab and deployment ---
+# `make lab PROFILE=standard && make deploy ENV=lab && make verify ENV=lab` (README: Deployment).
+PROFILE ?= standard
+ENV ?= lab
+DEPLOY_STAMP := $(VENV)/.deploy-installed
+ARTIFACTS ?= artifacts
+export ARTIFACTS
+
+$(DEPLOY_STAMP): $(STAMP) playbooks/requirements.txt
+	$(BIN)/pip install -q -r playbooks/requirements.txt
+	@touch $@
+
+.PHONY: lab-deps lab lab-destroy artifacts deploy verify
+
+lab-deps:  ## install the Debian packages the lab needs (debootstrap, systemd-nspawn, tinyproxy) when missing
+	bash hardware/lab-deps.sh
+
+lab: lab-deps $(DEPLOY_STAMP)  ## boot PROFILE's servers (default standard) as Debian 13 containers on this machine
+	$(BIN)/marsad hardware lab up --profile $(PROFILE)
+
+lab-destroy: $(STAMP)  ## power off and remove every lab on this machine (the cached image stays)
+	$(BIN)/marsad hardware lab down --all
+
+artifacts: $(STAMP)  ## build the wheelhouse and SeaweedFS binary deployments install offline (artifacts/)
+	bash hardware/artifacts.sh
+
+deploy: $(DEPLOY_STAMP) artifacts  ## run playbooks/site.yml on ENV's servers (default lab); IDEMPOTENT=1 fails on any change
+	$(BIN)/marsad hardware deploy $(ENV) $(if $(IDEMPOTENT),--expect-no-change)
+
+verify: $(DEPLOY_STAMP)  ## check ENV's servers over SSH with the testinfra suites (tests/testinfra)
+	$(BIN)/marsad hardware verify $(ENV)

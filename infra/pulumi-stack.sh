@@ -3,8 +3,10 @@
 # ENV=x` runs `pulumi up`, on stack x of infra/ with the guardrails (infra/policy).
 #
 # What needs no Pulumi runs first (the environment against its profile: infra/preflight.py), so a
-# machine without the CLI still learns whether hardware/ is right. Exit status: 0 done; 1 problems
-# (hardware file, guardrails, Pulumi); 2 bad arguments; 4 no pulumi CLI or no Pulumi backend.
+# machine without the CLI still learns whether hardware/ is right; `up` ends by handing the stack's
+# secrets to `make deploy` (infra/handoff.py). Exit status: 0 done; 1 problems (hardware file,
+# guardrails, Pulumi, a secrets file holding other values); 2 bad arguments; 4 no such
+# environment, no pulumi CLI or no Pulumi backend.
 # (make itself then exits 2 and prints "Error N" with this status.)
 set -euo pipefail
 action=${1:?usage: pulumi-stack.sh preview|up ENV}
@@ -32,7 +34,7 @@ archive pulumi-v3.*-linux-x64.tar.gz and put its pulumi/ folder on PATH) and run
     pulumi login --local                                 # keep the state on this machine
     export PULUMI_CONFIG_PASSPHRASE_FILE=/root/marsad-pulumi.passphrase   # encrypts the stack's secrets
     make plan ENV=$env                                   # preview, with the guardrails
-    make deploy-infra ENV=$env                           # create/register; writes the Ansible inventory
+    make deploy-infra ENV=$env                           # create/register; secrets handed to make deploy
 See infra/README.md (air-gapped machines: the plugins random 4.21.4 and proxmoxve 8.6.0).
 MSG
   exit 4
@@ -57,12 +59,5 @@ if [ "$action" = preview ]; then
 fi
 
 "$pulumi" up --stack "$env" --policy-pack policy ${YES:+--yes}
-# The inventory Ansible reads, secrets included: readable by this user only.
-out="$root/var/infra/$env"
-mkdir -p "$out"
-umask 077
-"$pulumi" stack output inventory --stack "$env" --show-secrets --json \
-  | "$bin/python" -c 'import json, sys, yaml; yaml.safe_dump(json.load(sys.stdin), sys.stdout, sort_keys=False, allow_unicode=True)' \
-  > "$out/inventory.yml.tmp"
-mv "$out/inventory.yml.tmp" "$out/inventory.yml"
-echo "Ansible inventory of $env: $out/inventory.yml (mode 0600)"
+# The stack's secrets to where `make deploy ENV` reads them (0600): Ansible uses the same values.
+"$pulumi" stack output inventory --stack "$env" --show-secrets --json | (cd "$root" && "$bin/python" -m infra.handoff "$env")

@@ -12,7 +12,7 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from services.policy import Principal, Resource, acting_institution, decide
+from services.policy import Principal, Resource, acting_institution, decide, served_sandbox
 
 from portal.runtime import runtime
 
@@ -54,10 +54,15 @@ def current_principal() -> Principal | None:
     if not isinstance(data, dict):
         return None
     try:
-        return Principal(username=data["username"], institution=data["institution"],
-                         roles=frozenset(data["roles"]), unit=data.get("unit"), sandbox=data.get("sandbox"))
+        principal = Principal(username=data["username"], institution=data["institution"],
+                              roles=frozenset(data["roles"]), unit=data.get("unit"), sandbox=data.get("sandbox"))
     except (KeyError, TypeError):
         return None
+    # A session opened in another sandbox, or in the real system, is not signed in here (the policy
+    # would deny it everything anyway; this keeps it from appearing signed in).
+    if principal.sandbox != served_sandbox():
+        return None
+    return principal
 
 
 def acting_as() -> str | None:
@@ -70,7 +75,7 @@ def acting_as() -> str | None:
 
 def own(kind: str) -> Resource:
     """A resource of `kind` belonging to the principal's own institution: the default a view asks about."""
-    # Resources carry no sandbox: this portal serves the real system (sandboxes come in a later slice).
+    # The resource's sandbox is the one this portal serves, if any (services.policy.served_sandbox).
     return Resource(kind, institution=acting_as())
 
 

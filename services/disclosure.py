@@ -60,6 +60,7 @@ METHOD = "cell suppression: primary 0 < n < threshold, secondary by line rule th
 
 _TOL = 1e-6  # LP solutions are floats; whole-number bounds are rounded with this slack
 _SWEEPS, _SWEEP_FROM = 8, 40  # random-direction programs per audit of a component this large
+_MIX = 48  # at most this many points each way are mixed when a cell is published again
 _STRATEGIES = ("balanced", "closing")
 _MULTI_START_CELLS = 600  # tables up to this many cells (margins included) try every strategy
 
@@ -179,21 +180,60 @@ class _System:
         return [(cells[r], equations.get(r, [])) for r in cells]
 
     def exposures(self, hidden: set[int], p: int, near: set[int] | None = None,
-                  first_only: bool = False) -> dict[int, tuple[float, float]]:
+                  first_only: bool = False, released: int | None = None) -> dict[int, tuple[float, float]]:
         """Suppressed cells whose whole-number interval is narrower than p: cell -> (lo, hi).
 
         `near`: audit only the components that contain one of these cells (what a change touched).
+        `released`: a cell just published again, whose earlier feasible points can still serve.
         """
         found: dict[int, tuple[float, float]] = {}
         for cells, equations in self.components(hidden):
             if near is not None and near.isdisjoint(cells):
                 continue
-            found.update(self._component_exposures(cells, equations, hidden, p, first_only))
+            found.update(self._component_exposures(cells, equations, hidden, p, first_only, released))
             if found and first_only:
                 break
         return found
 
-    def _component_exposures(self, cells, equations, hidden, p, first_only):
+    def _known_spread(self, cells, hidden, released, seen_lo, seen_hi) -> None:
+        """Widen seen_lo/seen_hi (of `cells`) with the stored points still feasible for `hidden`.
+
+        A point is feasible when every cell it moves is hidden; its part on one component is then
+        feasible for that component, which shares no equation with the others. Points that moved
+        a `released` cell are not, but a pair that moved it in opposite directions mixes into one
+        that leaves it at its true value (the feasible set is convex).
+        """
+        mask = np.zeros(len(self.keys), dtype=bool)
+        mask[list(hidden)] = True
+        position = np.full(len(self.keys), -1)
+        position[cells] = np.arange(len(cells))
+        up, down = [], []          # (shift of the released cell, point on the component)
+        for support, point in self._points:
+            inside = mask[support]
+            if not inside.all():
+                outside = support[~inside]
+                if released is None or len(outside) != 1 or outside[0] != released:
+                    continue
+            where = position[support]
+            mine = where >= 0
+            if inside.all():
+                np.minimum.at(seen_lo, where[mine], point[mine])
+                np.maximum.at(seen_hi, where[mine], point[mine])
+                continue
+            shift = point[~inside][0] - self.values[released]
+            full = self.values[cells].copy()
+            full[where[mine]] = point[mine]
+            (up if shift > 0 else down).append((shift, full))
+        if up and down:
+            up, down = up[-_MIX:], down[-_MIX:]
+            a = np.array([s for s, _ in up])[:, None]            # > 0
+            b = np.array([s for s, _ in down])[None, :]          # < 0
+            w = (-b / (a - b))[:, :, None]                       # weight of the up point: shifts cancel
+            mixed = w * np.array([x for _, x in up])[:, None, :] + (1 - w) * np.array([x for _, x in down])[None, :, :]
+            np.minimum(seen_lo, mixed.min(axis=(0, 1)), out=seen_lo)
+            np.maximum(seen_hi, mixed.max(axis=(0, 1)), out=seen_hi)
+
+    def _component_exposures(self, cells, equations, hidden, p, first_only, released=None):
         local = {c: j for j, c in enumerate(cells)}
         rows, cols, data, rhs = [], [], [], []
         for r, e in enumerate(equations):
@@ -213,16 +253,7 @@ class _System:
         # Feasible values seen so far (the truth is one); a cell they already spread over >= p
         # is safe whatever its exact bounds, so it needs no program of its own.
         seen_lo, seen_hi = truth.copy(), truth.copy()
-        mask = np.zeros(len(self.keys), dtype=bool)
-        mask[list(hidden)] = True
-        position = np.full(len(self.keys), -1)
-        position[cells] = np.arange(len(cells))
-        for support, point in self._points:
-            if mask[support].all():
-                where = position[support]
-                if (where >= 0).all():
-                    np.minimum.at(seen_lo, where, point)
-                    np.maximum.at(seen_hi, where, point)
+        self._known_spread(cells, hidden, released, seen_lo, seen_hi)
 
         def spread(j):
             return math.floor(seen_hi[j] + _TOL) - math.ceil(seen_lo[j] - _TOL)
@@ -394,7 +425,7 @@ def _suppress_once(system: _System, primary: set[int], p: int) -> set[int]:
     for c in sorted(hidden - primary, key=system.cost, reverse=True):
         hidden.discard(c)
         near = {n for e in system.cell_equations[c] for n in system.equations[e]} & hidden
-        if system.locally_exposed(c, hidden, p) or system.exposures(hidden, p, near=near, first_only=True):
+        if system.locally_exposed(c, hidden, p) or system.exposures(hidden, p, near=near, first_only=True, released=c):
             hidden.add(c)
     return hidden
 
@@ -416,6 +447,8 @@ def protect(table: IndicatorTable, *, threshold: int = DEFAULT_THRESHOLD, protec
 
     flags[key] is "primary" (a small count) or "secondary" (hidden so a primary cannot be worked
     out); meta["disclosure"] says what was applied. Microdata levels get the table unprotected.
+    Cells absent from the table are taken as known zeros (published by their absence): to have
+    zeros protected with `protect_zeros`, give them as cells.
     """
     level = _check_level(level)
     if isinstance(threshold, bool) or not isinstance(threshold, Integral) or threshold < 1:

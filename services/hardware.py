@@ -540,3 +540,117 @@ def inventory(env: Environment, secrets: Mapping[str, str] | None = None, *,
     variables.update(connection or {})
     children = {role: {"hosts": {s.name: {} for s in env.servers_with(role)}} for role in ROLES}
     return {"all": {"vars": variables, "hosts": hosts, "children": children}}
+
+
+# --- deploying -----------------------------------------------------------------------
+
+PLAYBOOKS_DIR = REPO_ROOT / "playbooks"
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
+
+
+def deployment_dir(env: Environment) -> Path:
+    """Where the control machine keeps an environment's inventory, secrets and deploy logs."""
+    if env.kind == "lab":
+        from services.lab import Lab
+
+        return Lab(env).state
+    root = Path(os.environ.get("MARSAD_DEPLOY_DIR") or REPO_ROOT / "var" / "deploy")
+    return root / env.name
+
+
+def inventory_file(env: Environment) -> Path:
+    """The inventory Ansible and testinfra use: the lab's (written by `lab up`), or one written
+    here from the environment and its secrets file (missing secrets generated and kept, 0600)."""
+    if env.kind == "lab":
+        from services.lab import Lab
+
+        path = Lab(env).inventory_file
+        if not path.is_file():
+            raise HardwareError([Problem(env.display_file, "", f"the lab is not up (no {path}); run "
+                                                               f"`make lab` or `marsad hardware lab up {env.name}`")])
+        return path
+    folder = deployment_dir(env)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    secrets_path = folder / "secrets.yml"
+    existing = yaml.safe_load(secrets_path.read_text()) if secrets_path.is_file() else {}
+    secrets = generate_secrets(existing)
+    if secrets != existing:
+        secrets_path.touch(mode=0o600)
+        secrets_path.write_text(yaml.safe_dump(secrets))
+    path = folder / "inventory.yml"
+    path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(inventory(env, secrets), sort_keys=False, allow_unicode=True))
+    return path
+
+
+@dataclass
+class PlaybookRun:
+    returncode: int
+    seconds: float
+    recap: dict[str, dict[str, int]]  # host -> {"ok": n, "changed": n, "failed": n, ...}
+    log_file: Path
+
+    @property
+    def changed(self) -> int:
+        return sum(c.get("changed", 0) for c in self.recap.values())
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and all(c.get("failed", 0) == 0 and c.get("unreachable", 0) == 0
+                                            for c in self.recap.values())
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP of ansible-playbook's output: host -> counts."""
+    recap: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap, recap = True, {}
+            continue
+        match = _RECAP.match(line.strip()) if in_recap else None
+        if match:
+            recap[match["host"]] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match["counts"])}
+    return recap
+
+
+def run_playbook(env: Environment, playbook: str = "site.yml", args: Iterable[str] = (), *,
+                 echo=print, timeout: float = 3600) -> PlaybookRun:
+    """Run one of playbooks/ against the environment; output streamed to ``echo`` and a log file."""
+    import subprocess
+    import sys
+    import time
+
+    inventory_path = inventory_file(env)
+    folder = deployment_dir(env)
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_file = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(playbook).stem}.log"
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    command = [str(binary if binary.exists() else "ansible-playbook"), "-i", str(inventory_path),
+               str(PLAYBOOKS_DIR / playbook), *args]
+    environ = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS_DIR / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+               "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    lines: list[str] = []
+    with open(log_file, "w") as log:
+        log.write(f"$ {' '.join(command)}\n")
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env=environ, cwd=REPO_ROOT)
+        assert process.stdout is not None
+        import threading
+
+        watchdog = threading.Timer(timeout, process.kill)  # bounded, even when nothing is printed
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                log.write(line)
+                lines.append(line)
+                echo(line.rstrip("\n"))
+            process.wait()
+        finally:
+            watchdog.cancel()
+        if process.returncode == -9:
+            echo(f"ansible-playbook stopped after {timeout:.0f} s")
+    return PlaybookRun(process.returncode, time.monotonic() - started, parse_recap("".join(lines)), log_file)

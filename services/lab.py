@@ -555,6 +555,13 @@ def _user_exists(name: str) -> bool:
     return True
 
 
+def recorded_labs() -> list[str]:
+    """Environments with a lab on this machine (a state folder under MARSAD_LAB_DIR)."""
+    if not STATE_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in STATE_ROOT.iterdir() if (p / "lab.json").is_file() or (p / ".lock").is_file())
+
+
 def lab_environment(profile: str) -> hardware.Environment:
     """The lab environment (kind lab) of a profile: `lab` for standard, `lab-all-in-one`..."""
     found = []

@@ -43,7 +43,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -224,13 +226,35 @@ class Principal:
     sandbox: str | None = None   # the training sandbox the account lives in, None in the real system
 
 
+# The sandbox whose database this request or command works on (None: the real system). A resource
+# built without naming a sandbox lives there: whoever serves sandbox S (its portal, per request; its
+# seeding) sets it, so the many call sites that build resources need not each know about sandboxes,
+# and decide() keeps reading only its arguments.
+_SERVED_SANDBOX: ContextVar[str | None] = ContextVar("marsad_served_sandbox", default=None)
+
+
+def served_sandbox() -> str | None:
+    return _SERVED_SANDBOX.get()
+
+
+@contextmanager
+def serving_sandbox(name: str | None):
+    """Within this block, resources built without a sandbox are those of sandbox `name`."""
+    token = _SERVED_SANDBOX.set(name)
+    try:
+        yield
+    finally:
+        _SERVED_SANDBOX.reset(token)
+
+
 @dataclass(frozen=True)
 class Resource:
     kind: str                 # RESOURCE_KINDS
     institution: str | None = None   # owning institution (e.g. the submitting institution of a submission)
     dataset: str | None = None
     role: str | None = None          # users.manage: the role being granted or revoked
-    sandbox: str | None = None       # the sandbox the resource lives in; for kind "sandbox", its name
+    # The sandbox the resource lives in (for kind "sandbox", its name); by default the one served.
+    sandbox: str | None = field(default_factory=served_sandbox)
 
 
 @dataclass(frozen=True)

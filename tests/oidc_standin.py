@@ -550,7 +550,7 @@ class KeycloakStandIn:
             # RFC 9207: the issuer travels with the code, so a client can tell providers apart.
             location = response.headers["Location"]
             response.headers["Location"] = location + ("&" if "?" in location else "?") + urlencode({"iss": self.issuer})
-        response.set_cookie(SESSION_COOKIE, login.sid, path=f"/realms/{self.realm}/", httponly=True, samesite="None")
+        response.set_cookie(SESSION_COOKIE, login.sid, path=f"/realms/{self.realm}/", httponly=True, samesite="Lax")
         return response
 
     def _build_app(self) -> Flask:

@@ -433,3 +433,27 @@ def test_indicators_are_read_at_the_reader_s_level(client, tokens, monkeypatch):
     bad = client.get("/api/v1/indicators/border_movements?colour=red", headers=bearer(tokens["mi.analyst"]))
     assert bad.status_code == 400
     assert client.get("/api/v1/indicators/nothing", headers=bearer(tokens["mi.analyst"])).status_code == 404
+
+
+def test_every_route_asks_the_policy(client, portal_engine, tokens, submissions):
+    """A token of an account whose institution the policies do not know: `decide` refuses it
+    everything, so any route answering 2xx would be one that never asked."""
+    from portal.api.routes import ROUTES
+
+    with db.session(portal_engine) as s:
+        s.add(Account(username="ghost", password_hash="-", institution="NOWHERE", roles="admin onm_analyst"))
+        s.commit()
+        token = api_tokens.issue(s, "ghost")[0]
+    args = {"submission_id": submissions["paf"], "code": "border_crossings"}
+    for route in ROUTES:
+        if route.public:
+            continue
+        url = "/api/v1" + route.path.format(**{p.name: args.get(p.name, "border_movements")
+                                              for p in route.params if p.where == "path"})
+        if route.path.startswith("/indicators/"):
+            url = "/api/v1/indicators/border_movements"
+        data = {"dataset": "border_crossings", "file": (io.BytesIO(valid_crossings()), "f.csv")} \
+            if route.endpoint == "create_submission" else None
+        answer = client.open(url, method=route.method, headers=bearer(token), data=data,
+                             content_type="multipart/form-data" if data else None)
+        assert answer.status_code in (403, 404, 501), (route.endpoint, url, answer.status_code)

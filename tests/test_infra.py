@@ -8,6 +8,7 @@ marking happens in the engine, so anything secret here was made secret by the pr
 """
 from __future__ import annotations
 
+import functools
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ except ImportError:  # a failure, not a skip: `make plan` installs infra/require
 from infra.components import marsad_stack
 from infra.components.servers import ProxmoxSettingsError, cloud_init_user_data
 from infra.components.stack import HardwareProblems
+from infra.handoff import HandoffRefused, hand_over, secrets_of
 from infra.policy import guardrails
 from services import hardware
 from services.identity.realm import desired_realm
@@ -139,6 +141,12 @@ def run(env: hardware.Environment, admin_ssh_keys=(ADMIN_KEY,), stack: str = "te
     return Run(box["outputs"], box["serialized"], monitor, mocks_)
 
 
+@functools.lru_cache(maxsize=None)
+def run_shipped(name: str) -> Run:
+    """One run per shipped environment, shared by the tests that only read it."""
+    return run(hardware.load_environment(name))
+
+
 def plain(value: Any) -> Any:
     """Resolved outputs with the Secret wrappers taken off."""
     if isinstance(value, Secret):
@@ -239,8 +247,9 @@ def test_each_stack_file_names_an_environment_of_its_own_name():
 
 
 def test_shipped_environments_each_have_a_stack():
-    assert {p.stem for p in (REPO / "hardware" / "environments").glob("*.yaml")} <= \
-        {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in INFRA.glob("Pulumi.*.yaml")}
+    stacks = {p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in INFRA.glob("Pulumi.*.yaml")}
+    missing = {p.stem for p in (REPO / "hardware" / "environments").glob("*.yaml")} - stacks
+    assert not missing, f"add infra/Pulumi.<env>.yaml (config: marsad:environment: <env>) for {sorted(missing)}"
 
 
 def test_project_runs_the_program_in_the_repository_venv():
@@ -264,7 +273,7 @@ def test_requirements_are_pinned_and_installed_here():
 @pytest.mark.parametrize("name", ["lab", "lab-all-in-one", "onm-production"])
 def test_existing_servers_are_registered_not_created(name):
     env = hardware.load_environment(name)
-    result = run(env)
+    result = run_shipped(name)
     registered = {r.name: r for r in result.of_type("marsad:infra:BareMetalServer")}   # in any order: async
     assert sorted(registered) == sorted(s.name for s in env.servers)
     assert not result.of_type(VM) and not result.of_type(SNIPPET)
@@ -385,7 +394,7 @@ def test_a_profile_not_deployable_yet_can_still_be_planned(tmp_path):
 
 def test_secrets_cover_every_name_institution_and_client():
     policies = load_policies()
-    result = run(hardware.load_environment("onm-production"))
+    result = run_shipped("onm-production")
     randoms = result.of_type(RANDOM)
     assert all("marsad:infra:Secrets$random:index/randomPassword:RandomPassword::" in r.urn for r in randoms)
     inventory_vars = plain(result.outputs["inventory"])["all"]["vars"]
@@ -400,8 +409,8 @@ def test_secrets_cover_every_name_institution_and_client():
     assert all(g in values for g in result.mocks.generated)   # every generated value reaches an output
 
 
-def test_secret_shapes(tmp_path):
-    result = run(hardware.load_environment("onm-production"))
+def test_secret_shapes():
+    result = run_shipped("onm-production")
     shapes = {r.name: r.inputs for r in result.of_type(RANDOM)}
     assert shapes["objectstore_admin_access_key"] == {"length": 20, "special": False, "lower": False,
                                                       "upper": True, "numeric": True}
@@ -410,12 +419,12 @@ def test_secret_shapes(tmp_path):
 
 
 def test_local_identity_has_no_oidc_clients():
-    assert run(hardware.load_environment("lab")).outputs["oidc_client_secrets"] == {}
+    assert run_shipped("lab").outputs["oidc_client_secrets"] == {}
 
 
 @pytest.mark.parametrize("name", ["onm-production", "lab"])
 def test_every_secret_is_secret_and_nothing_else(name):
-    outputs = run(hardware.load_environment(name)).outputs
+    outputs = run_shipped(name).outputs
     for path, _, secret in leaves({k: outputs[k] for k in ("institution_s3_keys", "oidc_client_secrets")}):
         assert secret, path
     for path, _, secret in leaves(outputs["inventory"]):
@@ -425,8 +434,8 @@ def test_every_secret_is_secret_and_nothing_else(name):
 
 
 @pytest.mark.parametrize("name", ["onm-production", "lab"])
-def test_no_plaintext_secret_anywhere_the_engine_would_store(name, tmp_path):
-    result = run(hardware.load_environment(name))
+def test_no_plaintext_secret_anywhere_the_engine_would_store(name):
+    result = run_shipped(name)
     generated = result.mocks.generated
     places = {"stack outputs": result.serialized_outputs,
               **{f"outputs of {urn}": outputs for urn, outputs in result.monitor.component_outputs.items()},
@@ -450,7 +459,7 @@ def test_proxmox_stack_keeps_secrets_out_of_vm_inputs(tmp_path):
 @pytest.mark.parametrize("name", ["lab", "lab-all-in-one", "onm-production"])
 def test_inventory_is_the_labs_for_the_same_hardware(name):
     env = hardware.load_environment(name)
-    ours = plain(run(env).outputs["inventory"])
+    ours = plain(run_shipped(name).outputs["inventory"])
     # The very function the lab calls, with the values Pulumi generated...
     assert ours == hardware.inventory(env, {k: ours["all"]["vars"][k] for k in hardware.SECRETS})
     # ...and with the lab's own generated secrets: equal once secrets are masked.
@@ -481,6 +490,28 @@ def test_secret_embedded_in_a_larger_value_stays_secret(monkeypatch):
     url = outputs["inventory"]["all"]["vars"]["marsad_database_url"]
     password = plain(outputs["inventory"]["all"]["vars"]["postgresql_marsad_password"])
     assert isinstance(url, Secret) and url.value == f"postgresql://marsad:{password}@db/marsad?sslmode=verify-full"
+
+
+def test_deploy_uses_the_stacks_secrets_and_writes_the_stacks_inventory(tmp_path, monkeypatch):
+    # make deploy-infra hands the stack's secrets over; make deploy then writes its inventory
+    # (services.hardware.inventory_file): it must be the stack's `inventory` output, value for value.
+    monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
+    env = hardware.load_environment("onm-production")
+    stack_inventory = plain(run_shipped("onm-production").outputs["inventory"])
+    path = hand_over(env, secrets_of(stack_inventory))
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert yaml.safe_load(hardware.inventory_file(env).read_text()) == stack_inventory
+    assert hand_over(env, secrets_of(stack_inventory)) == path          # again: nothing differs, fine
+
+
+def test_handoff_never_replaces_secrets_the_servers_may_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
+    env = hardware.load_environment("onm-production")
+    hardware.inventory_file(env)           # a deployment made before Pulumi: its own secrets
+    before = (tmp_path / "deploy/onm-production/secrets.yml").read_text()
+    with pytest.raises(HandoffRefused, match="already holds other values for backup_cipher_passphrase"):
+        hand_over(env, secrets_of(plain(run_shipped("onm-production").outputs["inventory"])))
+    assert (tmp_path / "deploy/onm-production/secrets.yml").read_text() == before
 
 
 # --- the program as Pulumi runs it ----------------------------------------------------------
@@ -529,10 +560,14 @@ def test_machines_without_backup_disk_are_caught_by_the_guardrail(tmp_path):
     assert set(found) == {"database1", "storage1", "application1"} and all(found.values())
 
 
-def test_shipped_bare_metal_without_backup_disks_is_reported(tmp_path):
-    # lab.yaml and onm-production.yaml declare backup disks on some servers only: the stack
-    # policy names each server without one (the IT team declares one, or lowers the policy).
-    result = run(hardware.load_environment("onm-production"))
+def test_registered_servers_without_backup_disk_are_reported(tmp_path):
+    # The stack policy names each registered server that has no backup disk; the IT team
+    # declares one in hardware/ (or, knowingly, lowers the policy's enforcement level).
+    data = yaml.safe_load((REPO / "hardware/environments/onm-production.yaml").read_text())
+    for server in data["servers"]:
+        server["disks"] = [d for d in server["disks"] if d["purpose"] != "backup"]
+    data["servers"][1]["disks"].append({"name": "backup", "size_gb": 8000, "purpose": "backup"})
+    result = run(write_environment(tmp_path, data))
     resources = [type("R", (), {"resource_type": urn.split("::")[2].split("$")[-1], "urn": urn,
                                 "props": rpc.deserialize_properties(_struct(outputs))})
                  for urn, outputs in result.monitor.component_outputs.items()]

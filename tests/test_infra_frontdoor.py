@@ -5,6 +5,7 @@ tests that need the real CLI run only where `pulumi` is on PATH.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -44,7 +45,7 @@ def test_deploy_infra_without_pulumi_says_so_too():
 
 
 def test_plan_needs_an_environment():
-    done = make("plan", f"PULUMI={ABSENT}")
+    done = make("plan", "ENV=", f"PULUMI={ABSENT}")
     assert done.returncode == 2 and "plan] Error 2" in done.stderr
     assert "usage: make plan ENV=<environment>" in done.stderr and "onm-production" in done.stderr
 
@@ -63,22 +64,34 @@ def test_help_lists_the_targets():
 # --- preflight: the part that needs no Pulumi ---------------------------------------------------
 
 
-def test_preflight_summarises_and_warns_of_missing_backup_disks(capsys):
+def hardware_copy(tmp_path: Path, name: str, change=lambda data: None) -> Path:
+    """hardware/ in tmp_path with one environment (a shipped one, changed), for MARSAD_HARDWARE_DIR."""
+    directory = tmp_path / "hardware"
+    (directory / "environments").mkdir(parents=True, exist_ok=True)
+    for file in ("schema.yaml", "profiles.yaml"):
+        shutil.copy(REPO / "hardware" / file, directory / file)
+    data = yaml.safe_load((REPO / "hardware/environments" / f"{name}.yaml").read_text())
+    change(data)
+    (directory / "environments" / f"{data['name']}.yaml").write_text(yaml.safe_dump(data))
+    return directory
+
+
+def test_preflight_summarises_and_warns_of_missing_backup_disks(tmp_path, capsys, monkeypatch):
+    def only_storage_backs_up(data):
+        for server in data["servers"]:
+            server["disks"] = [d for d in server["disks"] if d["purpose"] != "backup"]
+        data["servers"][1]["disks"].append({"name": "backup", "size_gb": 8000, "purpose": "backup"})
+
+    monkeypatch.setenv("MARSAD_HARDWARE_DIR", str(hardware_copy(tmp_path, "onm-production", only_storage_backs_up)))
     assert preflight.main(["onm-production"]) == 0
     out = capsys.readouterr().out
     assert "onm-production: profile standard, 3 server(s) to register" in out
     assert "onm-db1 10.20.0.11: 8 CPU, 32 GB RAM, system 240 GB, data 1920 GB; database, backup, monitoring" in out
-    assert "no backup disk on onm-db1, onm-app1" in out
+    assert "no backup disk on onm-db1, onm-app1: the guardrail machine-has-backup-disk" in out
 
 
 def test_preflight_refuses_a_server_too_small(tmp_path, capsys, monkeypatch):
-    directory = tmp_path / "hardware"
-    (directory / "environments").mkdir(parents=True)
-    for name in ("schema.yaml", "profiles.yaml"):
-        shutil.copy(REPO / "hardware" / name, directory / name)
-    data = yaml.safe_load((REPO / "hardware/environments/lab.yaml").read_text())
-    data["servers"][0]["ram_gb"] = 1
-    (directory / "environments/lab.yaml").write_text(yaml.safe_dump(data))
+    directory = hardware_copy(tmp_path, "lab", lambda data: data["servers"][0].update(ram_gb=1))
     monkeypatch.setenv("MARSAD_HARDWARE_DIR", str(directory))
     assert preflight.main(["lab"]) == 1
     assert "server lab-db has 1 GB of RAM" in capsys.readouterr().err
@@ -90,26 +103,39 @@ def test_preflight_needs_no_pulumi_sdk():
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
+def test_handoff_reads_the_stack_output_from_stdin(tmp_path):
+    # What `make deploy-infra` pipes after `pulumi up` (`pulumi stack output inventory --json`).
+    env = hardware.load_environment("onm-production")
+    stack_output = json.dumps(hardware.inventory(env, hardware.generate_secrets()))
+    done = subprocess.run([sys.executable, "-m", "infra.handoff", "onm-production"], cwd=REPO, input=stack_output,
+                          capture_output=True, text=True, env={**os.environ, "MARSAD_DEPLOY_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert f"{tmp_path}/onm-production/secrets.yml" in done.stdout
+    again = subprocess.run([sys.executable, "-m", "infra.handoff", "onm-production"], cwd=REPO,
+                           input=json.dumps(hardware.inventory(env, hardware.generate_secrets())),
+                           capture_output=True, text=True, env={**os.environ, "MARSAD_DEPLOY_DIR": str(tmp_path)})
+    assert again.returncode == 1 and "already holds other values" in again.stderr
+
+
 # --- with the real CLI ---------------------------------------------------------------------------
 
 
 @pytest.fixture
 def pulumi_home(tmp_path):
     """A throwaway file backend and passphrase, and a hardware/ whose environment has backup disks."""
-    directory = tmp_path / "hardware"
-    (directory / "environments").mkdir(parents=True)
-    for name in ("schema.yaml", "profiles.yaml"):
-        shutil.copy(REPO / "hardware" / name, directory / name)
     name = f"cli-test-{os.getpid()}"
-    data = yaml.safe_load((REPO / "hardware/environments/onm-production.yaml").read_text())
-    data["name"] = name
-    for server in data["servers"]:
-        if not any(d["purpose"] == "backup" for d in server["disks"]):
-            server["disks"].append({"name": "backup", "size_gb": 2000, "purpose": "backup"})
-    (directory / "environments" / f"{name}.yaml").write_text(yaml.safe_dump(data))
-    env = {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state", "PULUMI_CONFIG_PASSPHRASE": "test only",
-           "PULUMI_HOME": str(tmp_path / "pulumi-home"), "MARSAD_HARDWARE_DIR": str(directory)}
+
+    def with_backup_disks(data):
+        data["name"] = name
+        for server in data["servers"]:
+            if not any(d["purpose"] == "backup" for d in server["disks"]):
+                server["disks"].append({"name": "backup", "size_gb": 2000, "purpose": "backup"})
+
+    directory = hardware_copy(tmp_path, "onm-production", with_backup_disks)
     (tmp_path / "state").mkdir()
+    # The state in tmp_path; the plugin cache stays the user's (~/.pulumi): downloaded once.
+    env = {"PULUMI_BACKEND_URL": f"file://{tmp_path}/state", "PULUMI_CONFIG_PASSPHRASE": "test only",
+           "MARSAD_HARDWARE_DIR": str(directory)}
     yield name, env, directory
     (REPO / "infra" / f"Pulumi.{name}.yaml").unlink(missing_ok=True)   # the stack file make created
 
@@ -135,14 +161,11 @@ def test_plan_is_refused_by_the_guardrails_without_backup_disks(pulumi_home):
 
 
 @needs_pulumi
-def test_deploy_infra_writes_the_inventory(pulumi_home):
-    name, env, _ = pulumi_home
+def test_deploy_infra_hands_its_secrets_to_make_deploy(pulumi_home, tmp_path):
+    name, env, directory = pulumi_home
+    env = {**env, "MARSAD_DEPLOY_DIR": str(tmp_path / "deploy")}
     done = make("deploy-infra", f"ENV={name}", "YES=1", env=env, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
-    path = REPO / "var" / "infra" / name / "inventory.yml"
-    try:
-        assert path.stat().st_mode & 0o777 == 0o600
-        inventory = yaml.safe_load(path.read_text())
-        assert set(hardware.SECRETS) <= set(inventory["all"]["vars"])
-    finally:
-        shutil.rmtree(path.parent, ignore_errors=True)
+    path = tmp_path / "deploy" / name / "secrets.yml"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert set(yaml.safe_load(path.read_text())) == set(hardware.SECRETS)

@@ -95,6 +95,8 @@ def test_round_trip_signs_in_with_pkce_state_and_nonce(realm, portal_engine):
     assert "code_verifier" not in authorize_url
 
     assert answer.status_code == 302 and answer.headers["Location"] == "/catalog", answer.get_data(as_text=True)
+    # The ID token rides in the session cookie (for id_token_hint at logout): browsers drop cookies over 4 KB.
+    assert len(answer.headers["Set-Cookie"]) < 4000
     principal = signed_in(client)
     assert principal["method"] == "oidc" and principal["username"] == realm.user.username
     if realm.user.institution:

@@ -138,7 +138,6 @@ class Servers(pulumi.ComponentResource):
                  admin_ssh_keys: Sequence[str] = (), opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, {"environment": env.name, "kind": env.kind}, opts)
         self.machines: dict[str, Any] = {}
-        self.virtual_machines: dict[str, proxmoxve.VmLegacy] = {}
         if env.kind == "proxmox" and not admin_ssh_keys:
             raise ProxmoxSettingsError("new Proxmox VMs need at least one admin SSH key: "
                                        "pulumi config set --path 'adminSshKeys[0]' \"$(cat ~/.ssh/id_ed25519.pub)\"")
@@ -146,8 +145,7 @@ class Servers(pulumi.ComponentResource):
             description = describe(server, env.kind)
             if env.kind == "proxmox":
                 vm = self._virtual_machine(env, server, admin_users[server.name], admin_ssh_keys)
-                self.virtual_machines[server.name] = vm
-                description["vm_id"] = vm.vm_id
+                description["vm_id"] = vm.vm_id   # Proxmox's number, known once created
             else:
                 BareMetalServer(server.name, description, pulumi.ResourceOptions(parent=self))
             self.machines[server.name] = description
@@ -165,7 +163,9 @@ class Servers(pulumi.ComponentResource):
                         "file_name": f"marsad-{env.name}-{server.name}.cloud-config.yaml"},
             opts=child,
         )
-        network = {"bridge": settings["bridge"], **({"vlan_id": settings["vlan_id"]} if settings.get("vlan_id") else {})}
+        network = {"bridge": settings["bridge"]}
+        if settings.get("vlan_id"):
+            network["vlan_id"] = settings["vlan_id"]
         dns = {k: v for k, v in (("servers", settings.get("dns_servers")), ("domain", env.domain)) if v}
         return proxmoxve.VmLegacy(
             server.name,

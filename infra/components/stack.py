@@ -39,9 +39,9 @@ def inventory_output(env: hardware.Environment, secrets: Mapping[str, pulumi.Out
         if isinstance(value, list):
             return [place(v) for v in value]
         if isinstance(value, str) and "\x00marsad-secret:" in value:
-            used = [m for m in markers if m in value]
             if value in markers:
                 return pulumi.Output.secret(markers[value])
+            used = [m for m in markers if m in value]
 
             def fill(resolved: list, text: str = value) -> str:
                 for marker, secret in zip(used, resolved):

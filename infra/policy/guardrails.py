@@ -3,8 +3,8 @@
 Three rules, each a pure function of (resource type, properties) returning violation messages,
 so that the tests call them directly and `__main__.py` only wraps them for CrossGuard:
 
-* machine-has-backup-disk: every machine has a disk of its own for backups. A backup on the
-  system or data disk dies with it; the backup role (pgBackRest) writes to that disk.
+* machine-has-backup-disk: every machine has a disk of its own for backups: a copy kept on
+  the system or data disk dies with it.
 * bucket-not-anonymously-readable: no bucket grants reads to anonymous (or "any
   authenticated AWS account") users, whether by canned ACL, ACL grant or bucket policy.
   Partner institutions' raw files are personal data.
@@ -41,8 +41,6 @@ PROXMOX_VM_NEW = "proxmoxve:index/vm:Vm"          # the newer resource has no di
 BARE_METAL_SERVER = "marsad:infra:BareMetalServer"
 DISK_SERIAL_PREFIX = "marsad-"
 BACKUP = "backup"
-
-
 BACKUP_SERIAL = re.compile(rf"^{DISK_SERIAL_PREFIX}{BACKUP}\d*$")   # marsad-backup, marsad-backup1...
 
 
@@ -145,8 +143,13 @@ def _is_everyone(principal: Any) -> bool:
     return False
 
 
+def _matches(pattern: Any, action: str) -> bool:
+    """IAM action matching: case-insensitive, * and ? wildcards."""
+    return isinstance(pattern, str) and fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
 def _reads(actions: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(wanted.lower(), pattern.lower()) for pattern in actions for wanted in READ_ACTIONS)
+    return any(_matches(pattern, wanted) for pattern in actions for wanted in READ_ACTIONS)
 
 
 def anonymous_read_statements(policy: Any) -> list[str]:
@@ -173,7 +176,7 @@ def anonymous_read_statements(policy: Any) -> list[str]:
         if _get(statement, "NotAction") is not None:
             # Allow everything except these: it reads unless both read actions are excluded.
             excluded = _as_list(_get(statement, "NotAction"))
-            reads = not all(any(fnmatch.fnmatchcase(w.lower(), p.lower()) for p in excluded) for w in READ_ACTIONS)
+            reads = not all(any(_matches(p, wanted) for p in excluded) for wanted in READ_ACTIONS)
         else:
             reads = _reads(_as_list(_get(statement, "Action")))
         if reads:
@@ -187,7 +190,8 @@ def _anonymous_grants(value: Any, path: str = "") -> Iterator[str]:
         grantee = _get(value, "grantee", value)
         uri = _get(grantee, "uri") or ""
         permissions = _as_list(_get(value, "permissions")) + _as_list(_get(value, "permission"))
-        if uri.endswith(ANONYMOUS_GRANTEES) and READ_PERMISSIONS.intersection(p.upper() for p in permissions if isinstance(p, str)):
+        granted = {p.upper() for p in permissions if isinstance(p, str)}
+        if uri.endswith(ANONYMOUS_GRANTEES) and granted & READ_PERMISSIONS:
             yield f"ACL grant at {path or '.'} gives {uri.rsplit('/', 1)[-1]} read access"
         for key in value:
             yield from _anonymous_grants(_get(value, key), f"{path}.{key}")
@@ -260,7 +264,8 @@ def plaintext_url(url: str) -> str | None:
     if POSTGRES_SCHEMES.match(scheme):
         mode = (parse_qs(parts.query).get("sslmode") or [""])[-1]
         if mode not in POSTGRES_TLS_MODES:
-            return f"{url} lets PostgreSQL fall back to plaintext (sslmode={mode or 'prefer'}; use require or verify-full)"
+            return (f"{url} lets PostgreSQL fall back to plaintext "
+                    f"(sslmode={mode or 'prefer'}; use require or verify-full)")
     return None
 
 
@@ -331,7 +336,8 @@ def _tls_options(config: Mapping[str, Any]) -> dict:
             "allow_unverified": bool(config.get("allowUnverifiedTls", False))}
 
 
-def check_resource(rule: str, resource_type: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> list[str]:
+def check_resource(rule: str, resource_type: str, props: Mapping[str, Any],
+                   config: Mapping[str, Any] | None = None) -> list[str]:
     """One rule against one resource: the single entry point the policies (and tests) use."""
     config = config or {}
     if rule == "machine-has-backup-disk":
@@ -349,10 +355,12 @@ RULES = {
     "tls-on-every-endpoint": "Every endpoint is reached over TLS 1.2 or later, certificates verified.",
 }
 TLS_CONFIG_SCHEMA = {
-    "plaintextAllowed": {"type": "array", "items": {"type": "string"}, "default": list(DEFAULT_PLAINTEXT_ALLOWED),
-                         "description": "key fragments whose plain-HTTP URLs are allowed (signed apt mirrors, forward proxies)"},
-    "allowUnverifiedTls": {"type": "boolean", "default": False,
-                           "description": "accept `insecure: true` (self-signed Proxmox certificate) while a CA is being set up"},
+    "plaintextAllowed": {
+        "type": "array", "items": {"type": "string"}, "default": list(DEFAULT_PLAINTEXT_ALLOWED),
+        "description": "key fragments whose plain-HTTP URLs are allowed (signed apt mirrors, forward proxies)"},
+    "allowUnverifiedTls": {
+        "type": "boolean", "default": False,
+        "description": "accept `insecure: true` (a self-signed Proxmox certificate) while a CA is being set up"},
 }
 
 
@@ -395,7 +403,8 @@ def stack_violations(resources: Sequence[Any], config: Mapping[str, Any] | None 
         if not _is_component(resource.resource_type):
             continue
         for rule in RULES:
-            found.extend((resource.urn, f"{rule}: {m}") for m in check_resource(rule, resource.resource_type, resource.props, config))
+            messages = check_resource(rule, resource.resource_type, resource.props, config)
+            found.extend((resource.urn, f"{rule}: {m}") for m in messages)
     return found
 
 

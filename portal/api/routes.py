@@ -8,7 +8,7 @@ before the view runs (resource built from the path parameters), as `require` doe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from services.policy import Resource

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 
 from services.catalog import CatalogError
 from services.ingest import SubmissionDenied, ingest
 from services.ingest.report import report_lines
 from services.models import Status, Submission
 from services.policy import Resource, acting_institution, decide
-from services.workflow import MOVES, WorkflowError, history, move
+from services.workflow import WorkflowError, history, move
 
 from portal import queries
 from portal.api.bearer import api_principal
@@ -300,7 +300,3 @@ def openapi_document():
     from portal.api.openapi import document
 
     return document()
-
-
-def configured_issuer() -> str | None:
-    return current_app.config.get("OIDC_ISSUER") or None

@@ -132,13 +132,21 @@ def lab_up(environment: str | None, profile: str) -> None:
 @lab_group.command("down")
 @_LAB_ENV
 @_PROFILE
-def lab_down(environment: str | None, profile: str) -> None:
+@click.option("--all", "every", is_flag=True, help="Every lab this machine runs (each environment with a lab record).")
+def lab_down(environment: str | None, profile: str, every: bool) -> None:
     """Power off and remove everything the lab made (the cached image stays)."""
-    from services.lab import LabError
+    from services import lab as lab_module
 
     try:
+        if every:
+            names = lab_module.recorded_labs()
+            if not names:
+                click.echo("no lab to remove", err=True)
+            for name in names:
+                lab_module.Lab(_load(name), log=lambda message: click.echo(message, err=True)).down()
+            return
         _lab(environment, profile).down()
-    except LabError as err:
+    except lab_module.LabError as err:
         raise click.ClickException(str(err)) from None
 
 
@@ -149,3 +157,59 @@ def lab_status(environment: str | None, profile: str) -> None:
     """Each server of the lab: absent, stopped, or what its systemd says."""
     for name, address, state in _lab(environment, profile).status():
         click.echo(f"{name}\t{address}\t{state}")
+
+
+# --- deploying and verifying ---------------------------------------------------------
+
+
+@hardware_group.command("deploy")
+@_ENV
+@click.option("--playbook", default="site.yml", show_default=True, help="A playbook of playbooks/.")
+@click.option("--expect-no-change", is_flag=True,
+              help="Fail (exit 1) when the run changed anything: the idempotence check of a second deploy.")
+@click.argument("ansible_args", nargs=-1, type=click.UNPROCESSED)
+def deploy_command(environment: str, playbook: str, expect_no_change: bool, ansible_args: tuple[str, ...]) -> None:
+    """Run playbooks/site.yml (or --playbook) on ENV's servers; extra arguments go to ansible-playbook.
+
+    The inventory is the lab's for a lab environment, else written from hardware/ into
+    var/deploy/ENV/ with that environment's secrets (generated once, kept there, mode 0600).
+    """
+    env = _load(environment)
+    problems = hardware.check(env)
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    try:
+        run = hardware.run_playbook(env, playbook, ansible_args)
+    except hardware.HardwareError as err:
+        raise click.ClickException("\n".join(map(str, err.problems))) from None
+    per_host = ", ".join(f"{host} changed={c.get('changed', 0)}" for host, c in run.recap.items())
+    click.echo(f"deploy {env.name} ({playbook}): {'ok' if run.ok else 'FAILED'} in {run.seconds:.0f} s; "
+               f"{run.changed} change(s) [{per_host}]; log {run.log_file}")
+    if not run.ok:
+        sys.exit(EXIT_PROBLEMS)
+    if expect_no_change and run.changed:
+        click.echo(f"not idempotent: a second run changed {run.changed} thing(s); see {run.log_file}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+@hardware_group.command("verify")
+@_ENV
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def verify_command(environment: str, pytest_args: tuple[str, ...]) -> None:
+    """Check ENV's servers over SSH with the testinfra suites of tests/testinfra/."""
+    import os
+    import subprocess
+
+    env = _load(environment)
+    try:
+        inventory_path = hardware.inventory_file(env)
+    except hardware.HardwareError as err:
+        raise click.ClickException("\n".join(map(str, err.problems))) from None
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--hosts=ansible://all",
+               f"--ansible-inventory={inventory_path}", "--connection=ansible",
+               str(hardware.REPO_ROOT / "tests" / "testinfra"), *pytest_args]
+    environ = {**os.environ, "MARSAD_VERIFY_ENV": env.name, "MARSAD_VERIFY_INVENTORY": str(inventory_path),
+               "ANSIBLE_CONFIG": str(hardware.PLAYBOOKS_DIR / "ansible.cfg")}
+    sys.exit(subprocess.run(command, env=environ, cwd=hardware.REPO_ROOT).returncode)

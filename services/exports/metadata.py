@@ -34,6 +34,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from babel.dates import format_date
+from babel.numbers import format_decimal
 
 from services.catalog import LANGUAGES, Catalog, Codelist, default_catalog
 from services.indicators.table import TOTAL, IndicatorTable
@@ -74,13 +76,14 @@ def check_lang(lang: str) -> None:
 
 
 def format_number(value, lang: str, decimals: int | None = None) -> str:
-    """A number as readers of `lang` write it (1.234.567 in ar_TN, 1 234 567 in fr_TN)."""
-    from babel.numbers import format_decimal
+    """A number as readers of `lang` write it (1.234.567 in ar_TN, 1 234 567 in fr_TN).
 
+    Counts print whole; other values (rates, shares) with one decimal from 10 up, else two.
+    """
     if value is None:
         return ""
     if decimals is None:
-        decimals = 0 if float(value) == int(value) else 1
+        decimals = 0 if float(value).is_integer() else 1 if abs(value) >= 10 else 2
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
     return format_decimal(value, format=pattern, locale=LOCALES[lang])
 
@@ -140,8 +143,6 @@ def period_label(code: str, lang: str) -> str:
     match = _MONTH.match(code)
     if not match:
         return code
-    from babel.dates import format_date
-
     return format_date(dt.date(int(match[1]), int(match[2]), 1), "LLLL y", locale=LOCALES[lang])
 
 

@@ -7,8 +7,8 @@ dimension `sex` -> SEX coded by CL_SEX (the catalog's codelist `sex`, names in a
 _T for totals); the time dimension (`period`) -> TIME_PERIOD.
 
 Attributes, after the SDMX cross-domain concepts:
-  OBS_STATUS    A normal value, P provisional (release.provisional in the table's meta);
-                left empty on a suppressed cell, which has no value to qualify
+  OBS_STATUS    A normal value; P provisional (a release not yet published, or
+                meta release.provisional); empty on a suppressed cell, which has no value
   CONF_STATUS   F free; C confidential (primary suppression: small count);
                 D secondary confidentiality set by the sender (secondary suppression)
   UNIT_MEASURE  the table's unit, attached to the data set
@@ -144,7 +144,8 @@ def to_sdmx_csv(table: IndicatorTable, catalog: Catalog | None = None, agency: s
     structure = _structure_of(table, catalog, agency, version)
     order = structure.coded + ([structure.time] if structure.time else [])
     index = [table.dimensions.index(d.id) for d in order]
-    provisional = bool(structure.description.release.get("provisional"))
+    release = structure.description.release
+    provisional = bool(release.get("provisional")) or release.get("status") in ("draft", "approved")
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(["STRUCTURE", "STRUCTURE_ID", "ACTION", *(structure.component_id(d) for d in order),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from itertools import combinations
 
 from sqlalchemy import Integer, String, and_, case, cast, extract, false, func, literal, or_, select
 from sqlalchemy.engine import Connection
@@ -373,26 +372,34 @@ def cube(ind: Indicator, finest: Cells) -> dict[tuple[int, tuple], tuple]:
     `grouping` has bit i set when dimension i is a code, not TOTAL. Values add up because
     each person or event lies in exactly one finest cell of a slice. Dimensions without a
     total (e.g. immigration / emigration / net) are never summed over.
+
+    Margins are taken one dimension after the other (each pass adds, for every cell so far,
+    its total over one more dimension), which costs about (dimensions x cube size) rather
+    than (finest cells x 2 ** dimensions).
     """
-    n = len(ind.dimensions)
-    summable = [i for i, d in enumerate(ind.dimensions) if d.total]
-    subsets = [frozenset(c) for r in range(len(summable) + 1) for c in combinations(summable, r)]
-    full = (1 << n) - 1
-    out: dict[tuple[int, tuple], list] = {}
-    for key, (value, observations) in finest.items():
-        for totals in subsets:
-            grouping = full
-            margin = list(key)
-            for i in totals:
-                margin[i] = TOTAL
-                grouping &= ~(1 << i)
-            cell = out.get((grouping, tuple(margin)))
+    cells: dict[tuple, list] = {key: [value, observations] for key, (value, observations) in finest.items()}
+    for i, d in enumerate(ind.dimensions):
+        if not d.total:
+            continue
+        margins: dict[tuple, list] = {}
+        for key, (value, observations) in cells.items():
+            margin = key[:i] + (TOTAL,) + key[i + 1:]
+            cell = margins.get(margin)
             if cell is None:
-                out[(grouping, tuple(margin))] = [value, observations]
+                margins[margin] = [value, observations]
             else:
                 cell[0] += value
                 cell[1] += observations
-    return {k: (v[0], v[1]) for k, v in out.items()}
+        cells.update(margins)
+    n = len(ind.dimensions)
+    out = {}
+    for key, (value, observations) in cells.items():
+        grouping = 0
+        for i in range(n):
+            if key[i] != TOTAL:
+                grouping |= 1 << i
+        out[(grouping, key)] = (value, observations)
+    return out
 
 
 def apply_rate(ind: Indicator, year: int, cells: dict, populations: dict[str, dict[int, int]]) -> dict:

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.catalog import Catalog, default_catalog
@@ -70,8 +71,6 @@ class Section:
 
 def _date(value, lang: str) -> str:
     """An ISO date as readers of `lang` write it ("31 mars 2025"); anything else as given."""
-    from babel.dates import format_date
-
     if isinstance(value, str):
         try:
             value = dt.date.fromisoformat(value)
@@ -87,7 +86,10 @@ def _section(number: int, table: IndicatorTable, description: Description, lang:
     """`breakdown`: name the table's dimensions in its heading (an indicator printed as
     several tables: by month, by nationality...)."""
     marker = message("confidential_marker", lang)
-    fixed = lambda dimension, value: message("fixed", lang, dimension=dimension, value=value)  # noqa: E731
+
+    def fixed(dimension: str, value: str) -> str:
+        return message("fixed", lang, dimension=dimension, value=value)
+
     grid = layout.tabulate(table, description, lang, marker, fixed)
     chart, chart_note = layout.chart(table, description, lang, marker, lambda n: message("top_n", lang, n=n))
     release = description.release

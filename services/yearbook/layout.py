@@ -50,8 +50,6 @@ class Grid:
 class Layout:
     fixed: list[str]                    # "Period: 2024" for dimensions with a single value
     grids: list[Grid]
-    chart: str | None = None            # HTML (with inline SVG)
-    chart_note: str = ""
 
     @property
     def wide(self) -> bool:
@@ -116,7 +114,8 @@ def tabulate(table: IndicatorTable, description: Description, lang: str, marker:
     grids = []
     for panel in panels:
         base = {i: TOTAL for i in at_total} | dict(zip(panel_dims, panel))
-        title = " · ".join(f"{dims[i].label(lang)}: {dims[i].code_label(c, lang)}" for i, c in zip(panel_dims, panel))
+        title = " · ".join(fixed_label(dims[i].label(lang), dims[i].code_label(c, lang))
+                           for i, c in zip(panel_dims, panel))
         grid = Grid(title, dims[row].label(lang), [dims[col].code_label(c, lang) for c in codes[col]])
         for code in _ranked(table, description, row, codes[row], (col, base), codes, key_of):
             cells = [_cell(table, key_of(base | {row: code, col: c}), lang, marker) for c in codes[col]]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import statistics
 import tempfile
@@ -183,7 +184,9 @@ def main() -> None:
               f"mean {statistics.mean(timings):.1f}")
         print(f"target p95 < 200 ms: {'met' if percentile(timings, 95) < 200 else 'NOT met'}  "
               f"(e.g. {sample[0]} by {sample[1]}: {sample[2]} cells)")
-        print(f"rows {args.rows:,}  date {dt.date.today()}")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"rows {args.rows:,}  date {dt.date.today()}  cpus {os.cpu_count()}  load average {load} "
+              "(other work on the machine slows both sides)")
     finally:
         server.stop()
 
