@@ -34,6 +34,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import shutil
 import statistics
 import tempfile
 import time
@@ -126,7 +127,7 @@ def main() -> None:
         files.append((path, n))
     late = work / "border_crossings-late.csv"
     write_file(late, "border_crossings", rows=10_000, year=2024, seed=args.seed + 1, messiness=0.0)
-    print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
+    print(f"generated {args.rows:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
 
     server = PostgresServer().start()
     try:
@@ -189,6 +190,7 @@ def main() -> None:
               "(other work on the machine slows both sides)")
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
