@@ -38,8 +38,9 @@ packages=()
 have_postgres || packages+=(postgresql)
 have_chromium || packages+=(chromium chromium-driver)
 # Debian packages without a single binary to look for: fonts with Arabic glyphs (browser
-# screenshots, the PDF yearbook).
-for deb in fonts-noto-core; do
+# screenshots, the PDF yearbook), Pango and HarfBuzz for WeasyPrint's PDF, poppler's
+# pdftotext and pdftoppm to read the yearbook back in tests.
+for deb in fonts-noto-core poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0; do
     have_deb "$deb" || packages+=("$deb")
 done
 need_user=0
