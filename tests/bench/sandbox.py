@@ -236,7 +236,8 @@ def main() -> None:
     figures: dict = {"machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 1024 ** 3, 1)},
                      "server": server, "rate_per_sandbox": args.rate, "levels": []}
     try:
-        print(f"machine: {os.cpu_count()} CPUs, {figures['machine']['memory_gib']} GiB; portals served by {server}")
+        print(f"machine: {os.cpu_count()} CPUs, {figures['machine']['memory_gib']} GiB, load average "
+              f"{os.getloadavg()[0]:.1f} before the run; portals served by {server}")
         sb, sheet = sandbox.create("bench-1", trainees=args.trainees, say=lambda _m: None)
         create = sb.timings["create"]
         figures["create"] = create
@@ -257,7 +258,7 @@ def main() -> None:
         print(f"\nload: {args.trainees} signed-in trainees per sandbox, {args.rate:g} requests/s per sandbox "
               f"(open loop), {args.step_seconds:g} s per step")
         print(f"{'sandboxes':>9} {'requests':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'worst p95':>9} "
-              f"{'failed':>6} {'RSS GiB':>8} {'USS MiB/portal':>14} {'avail GiB':>9}")
+              f"{'failed':>6} {'RSS GiB':>8} {'USS MiB/portal':>14} {'avail GiB':>9} {'load':>5}")
         best = 0
         stop_reason = f"--max-sandboxes {args.max_sandboxes} reached"
         next_port = sb.port + 1
@@ -281,6 +282,8 @@ def main() -> None:
             def sessions_for(portal):
                 cookie_name = f"marsad_sbx_{portal.sb.name}"
                 portal.sessions = [sign_in(portal.sb.port, cookie_name, u, p) for u, p in passwords.items()]
+                for path, _weight in PAGES:  # warm up: templates compiled, caches filled, as in a running class
+                    request(portal.sb.port, "GET", path, cookie=portal.sessions[0])
 
             with ThreadPoolExecutor(max_workers=4) as pool:
                 list(pool.map(sessions_for, new))
@@ -293,16 +296,18 @@ def main() -> None:
             rss = sum(m[0] for m in memory)
             uss = statistics.mean(m[1] for m in memory)
             available = psutil.virtual_memory().available
+            load_average = os.getloadavg()[0]
             row = {"sandboxes": level, "requests": result["requests"], "p50_ms": round(percentile(every, 0.5), 1),
                    "p95_ms": round(percentile(every, 0.95), 1), "p99_ms": round(percentile(every, 0.99), 1),
                    "worst_portal_p95_ms": round(worst, 1), "failed": len(result["failures"]),
                    "rss_gib": round(rss / 1024 ** 3, 2), "uss_mib_per_portal": round(uss / 1024 ** 2),
                    "available_gib": round(available / 1024 ** 3, 1),
-                   "startup_s": round(statistics.mean(p.ready_seconds for p in new), 1)}
+                   "startup_s": round(statistics.mean(p.ready_seconds for p in new), 1),
+                   "load_average": round(load_average, 1)}
             figures["levels"].append(row)
             print(f"{level:>9} {row['requests']:>8} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {row['p99_ms']:>7.1f} "
                   f"{row['worst_portal_p95_ms']:>9.1f} {row['failed']:>6} {row['rss_gib']:>8.2f} "
-                  f"{row['uss_mib_per_portal']:>14} {row['available_gib']:>9.1f}")
+                  f"{row['uss_mib_per_portal']:>14} {row['available_gib']:>9.1f} {row['load_average']:>5.1f}")
             if result["failures"]:
                 print(f"   failures, e.g.: {result['failures'][:3]}")
             if worst > TARGET_P95_MS or result["failures"]:
