@@ -13,11 +13,13 @@ HOST ?= 127.0.0.1
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-$(STAMP): pyproject.toml
+# The tests exercise the Pulumi program and the playbooks too, so the test environment holds
+# their pinned tools (infra/requirements.txt, playbooks/requirements.txt) beside Marsad's own.
+$(STAMP): pyproject.toml infra/requirements.txt playbooks/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { apt-get update -qq && apt-get install -y -qq python3 python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test]' -r infra/requirements.txt -r playbooks/requirements.txt
 	@touch $@
 
 venv: $(STAMP)  ## create .venv and install Marsad with its pinned dependencies
