@@ -88,3 +88,30 @@ deploy: $(DEPLOY_STAMP) artifacts  ## run playbooks/site.yml on ENV's servers (d
 
 verify: $(DEPLOY_STAMP)  ## check ENV's servers over SSH with the testinfra suites (tests/testinfra)
 	$(BIN)/marsad hardware verify $(ENV)
+
+# --- sandboxes ---
+# Training sandboxes (services/sandbox, README: Training sandboxes): each with its own database,
+# object store, accounts, portal port and expiry, under $(MARSAD_VAR_DIR)/sandboxes/NAME
+# (MARSAD_SANDBOX_ROOT to put them elsewhere; MARSAD_SANDBOX_DATABASE_URL and MARSAD_SANDBOX_S3_*
+# for PostgreSQL and S3). `make sandbox NAME=tunis-0325 TRAINEES=20`, then `make sandbox-serve NAME=...`.
+TRAINEES ?= 20
+.PHONY: sandbox sandbox-serve sandbox-reset sandbox-destroy bench-sandbox
+
+sandbox: $(STAMP)  ## create training sandbox NAME with TRAINEES accounts (INSTITUTION, DAYS optional); prints its credentials sheet
+	@test -n '$(NAME)' || { echo 'usage: make sandbox NAME=name [TRAINEES=20] [INSTITUTION=MI-PAF] [DAYS=14]'; exit 2; }
+	$(BIN)/marsad sandbox create '$(NAME)' --trainees '$(TRAINEES)' $(if $(INSTITUTION),--institution '$(INSTITUTION)') $(if $(DAYS),--days '$(DAYS)')
+
+sandbox-serve: $(STAMP)  ## run sandbox NAME's portal on its own port (Ctrl-C stops it)
+	@test -n '$(NAME)' || { echo 'usage: make sandbox-serve NAME=name'; exit 2; }
+	$(BIN)/marsad sandbox serve '$(NAME)'
+
+sandbox-reset: $(STAMP)  ## restore sandbox NAME's seeded state (seconds)
+	@test -n '$(NAME)' || { echo 'usage: make sandbox-reset NAME=name'; exit 2; }
+	$(BIN)/marsad sandbox reset '$(NAME)'
+
+sandbox-destroy: $(STAMP)  ## remove sandbox NAME entirely (files, database, buckets, accounts)
+	@test -n '$(NAME)' || { echo 'usage: make sandbox-destroy NAME=name'; exit 2; }
+	$(BIN)/marsad sandbox destroy '$(NAME)'
+
+bench-sandbox: $(STAMP)  ## sandbox create and reset times; how many sandbox portals answer under 500 ms at p95
+	$(BIN)/python -m tests.bench.sandbox $(if $(MAX),--max-sandboxes $(MAX))

@@ -260,7 +260,7 @@ class SeaweedAdmin:
         from minio import Minio
 
         self.client = Minio(endpoint, access_key, secret_key, secure=secure, region=region)
-        self.region = region
+        self.endpoint, self.secure, self.region = endpoint, secure, region
         self.master = master
         self.weed = weed or find_weed()
 

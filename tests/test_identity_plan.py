@@ -15,7 +15,8 @@ import yaml
 
 from services.identity.plan import Action, plan
 from services.identity.realm import (
-    BROWSER_FLOW, MANAGED_ATTRIBUTE, OTP_ROLE, RealmSettings, RealmState, desired_realm, parse_password_policy,
+    BROWSER_FLOW, MANAGED_ATTRIBUTE, OTP_ROLE, RealmSettings, RealmState, desired_realm, is_managed,
+    parse_password_policy,
 )
 from services.policy import POLICIES_DIR, load_policies
 
@@ -424,7 +425,6 @@ def test_deletions_come_last_and_touch_only_marsads_objects(name, desired, synce
         if action.op == "delete" and action.kind != "mapper":
             collection = {"role": state.roles, "group": state.groups, "client": state.clients,
                           "flow": state.flows}[action.kind]
-            from services.identity.realm import is_managed
             assert is_managed(action.kind, collection[action.name])
 
 

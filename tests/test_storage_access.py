@@ -155,8 +155,7 @@ def synced(s3, policies):
 
 
 def _client(admin: SeaweedAdmin, keys, code) -> Minio:
-    endpoint = admin.client._base_url.host
-    return Minio(endpoint, *keys[code], secure=False)
+    return Minio(admin.endpoint, *keys[code], secure=admin.secure)
 
 
 def _refused(call) -> str:

@@ -88,8 +88,11 @@ def plan_command(directory, credentials_file) -> None:
     else:
         click.echo("note: MARSAD_S3_ENDPOINT is not set; planning against an empty object store", err=True)
         current = StorageState()
+    # Keys for new identities are made by sync; the plan only says so.
+    credentials = {name: pair if name in given else ("(new, made by sync)", "")
+                   for name, pair in credentials_needed(desired, current, given).items()}
     try:
-        _show(plan(desired, current, settings.bucket_prefix, credentials_needed(desired, current, given)))
+        _show(plan(desired, current, settings.bucket_prefix, credentials))
     except ValueError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_PROBLEMS)

@@ -52,8 +52,11 @@ def check_target(target: str) -> None:
     if target not in TARGETS:
         raise SandboxError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
     if target == "lab":
-        raise SandboxError("target lab is not available yet: it needs `make lab` (the hardware lab, with Marsad "
-                           "deployed on its servers by the Deployment issue's playbooks); use --target local")
+        # A lab sandbox is a whole deployed Marsad on the lab's servers, seeded like a local one: it waits
+        # for deployments to carry this package and to set a sandbox database server apart.
+        raise SandboxError("target lab is not available yet: it needs the hardware lab (`make lab`) with a Marsad "
+                           "release that includes sandboxes deployed on it (`make deploy ENV=lab`); "
+                           "use --target local")
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -132,7 +135,10 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
     sb.accounts = seed.plan_accounts(sb, policies)     # refuses before anything is made
     database, objects = database_of(sb), objects_of(sb)
     sb.port = port or _pick_port(host)
-    folder.mkdir(parents=True, mode=0o700)
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+    except FileExistsError:  # another create of the same name got there first
+        raise SandboxError(f"sandbox {name} exists already ({folder})") from None
     sb.save()
     timings: dict = {}
     try:
@@ -166,7 +172,10 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
         sb.note("created", seconds=timings["total"])
         sb.save()
     except BaseException:
-        _remove(sb)
+        try:  # leave nothing half made; the first error is the one to report
+            _remove(sb)
+        except Exception:  # noqa: BLE001
+            pass
         raise
     return sb, sheet
 
