@@ -164,11 +164,10 @@ def indicator_table(code: str):
     lang = current_language()
     rows = [([_label(indicator, d, v, lang) for d, v in zip(table.dimensions, key)], value, flag)
             for *key, value, flag in table.rows()]
+    names = {d: indicator.dimension_label(d, runtime().catalog).get(lang, d) for d in indicator.dimension_names}
     return render_template("progress/indicator.html", indicator=indicator, table=table, rows=rows, level=level,
-                           by=by, protected=level in PROTECTED_LEVELS, lang=lang,
-                           dimensions=[d for d in indicator.dimension_names],
-                           headings=[indicator.dimension_label(d, runtime().catalog).get(lang, d)
-                                     if d not in ("year", "month") else d for d in table.dimensions])
+                           by=by, protected=level in PROTECTED_LEVELS, lang=lang, dimensions=names,
+                           headings=[names.get(d, d) for d in table.dimensions])
 
 
 @bp.route("/exercises/indicators/<code>/export.csv")

@@ -29,7 +29,7 @@ from services.models import Account, AuditEntry, Submission
 from services.policy import Principal, Resource, decide, default_policies, served_sandbox, serving_sandbox
 from services.sandbox.backends import database_of, objects_of
 from services.sandbox.training import load_exercises
-from tests.portal_fixtures import csrf, login, logout, post
+from tests.portal_fixtures import login, logout, post
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "class-a"
@@ -403,6 +403,14 @@ def test_serve_runs_the_sandbox_portal_on_its_own_port(made):
                 time.sleep(0.3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/exercises", timeout=5) as answer:
             assert "/login" in answer.url   # signed-out visitors are sent to sign in
+        # A trainee signs in over HTTP; a reset while the portal runs leaves it working.
+        from tests.bench.sandbox import request, sign_in
+
+        cookie = sign_in(port, f"marsad_sbx_{NAME}", "trainee-02", made["passwords"]["trainee-02"])
+        assert request(port, "GET", "/exercises", cookie=cookie)[0] == 200
+        sandbox.reset(NAME)
+        assert request(port, "GET", "/exercises", cookie=cookie)[0] == 200
+        assert request(port, "GET", "/submissions", cookie=cookie)[0] == 200
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import func, select
 
@@ -63,6 +64,14 @@ def test_sandbox_on_postgresql_and_s3(postgres, s3, tmp_path, monkeypatch):
         assert env["MARSAD_DATABASE_URL"].endswith("/marsad_sbx_pg_class")
         assert env["MARSAD_S3_BUCKET_PREFIX"] == f"sbx-{NAME}"
 
+        # Another host (another folder) asking for the same name is refused, and takes nothing away.
+        monkeypatch.setenv("MARSAD_VAR_DIR", str(tmp_path / "other-host"))
+        with pytest.raises(sandbox.SandboxError, match="exist already"):
+            sandbox.create(NAME, trainees=1, pdf=False, say=lambda _m: None)
+        monkeypatch.setenv("MARSAD_VAR_DIR", str(tmp_path / "var"))
+        assert len(databases(postgres)) == 2 and objects_in(s3) == seeded_objects
+        assert not (tmp_path / "other-host" / "sandboxes" / NAME).exists()
+
         # A trainee submits through the sandbox portal: rows in its database, the file in its bucket.
         from portal.progress import create_sandbox_app
 
@@ -78,7 +87,7 @@ def test_sandbox_on_postgresql_and_s3(postgres, s3, tmp_path, monkeypatch):
         assert sent.status_code == 303
         assert submissions(sb) == seeded_submissions + 1
         assert len(objects_in(s3)) == len(seeded_objects) + 1
-        assert [s for s in sandbox.progress_table(sb)[1]["trainee-01"].values()][0].state == "started"
+        assert sandbox.progress_table(sb)[1]["trainee-01"]["fix-rejected-file"].state == "started"
 
         # Reset: the database is recreated from its template, the buckets hold the seeded objects again.
         seconds = sandbox.reset(NAME)

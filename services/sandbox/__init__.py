@@ -141,9 +141,13 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
         raise SandboxError(f"sandbox {name} exists already ({folder})") from None
     sb.save()
     timings: dict = {}
+    made: list = []   # what this create made, and may therefore remove if it fails
     try:
         with seed.timed(timings, "database"):
+            objects.provision()
+            made.append(objects)
             database.provision()
+            made.append(database)
             engine = database.engine()
             db.upgrade(engine, catalog)
         try:
@@ -172,10 +176,14 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
         sb.note("created", seconds=timings["total"])
         sb.save()
     except BaseException:
-        try:  # leave nothing half made; the first error is the one to report
-            _remove(sb)
-        except Exception:  # noqa: BLE001
-            pass
+        # Leave nothing half made, but only what this create made: a database or buckets of the
+        # same name that were there before belong to someone else. The first error is the one to report.
+        for backend in made:
+            try:
+                backend.drop()
+            except Exception:  # noqa: BLE001
+                pass
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return sb, sheet
 

@@ -177,6 +177,10 @@ class LocalObjects:
     def describe(self) -> str:
         return str(self.live)
 
+    def provision(self) -> None:
+        if self.live.exists() or self.seeded.exists():
+            raise SandboxError(f"{self.live} exists already")
+
     def store(self) -> LocalStore:
         return LocalStore(self.live)
 
@@ -219,6 +223,11 @@ class S3Objects:
 
     def describe(self) -> str:
         return f"S3 buckets {self.prefix}-* on {self.endpoint}"
+
+    def provision(self) -> None:
+        existing = self._buckets(self.store().client)
+        if existing:
+            raise SandboxError(f"S3 buckets {', '.join(existing)} exist already on {self.endpoint}")
 
     def store(self) -> S3Store:
         return S3Store(self.endpoint, self.access_key, self.secret_key, secure=self.secure, bucket_prefix=self.prefix)

@@ -19,6 +19,7 @@ import datetime as dt
 import secrets
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -250,12 +251,11 @@ def default_years(today: dt.date | None = None) -> tuple[int, int]:
     return last_complete - 1, last_complete
 
 
+@contextmanager
 def timed(timings: dict, step: str):
-    """with timed(t, "accounts"): ... records the step's seconds."""
-    class _Timer:
-        def __enter__(self):
-            self.start = time.perf_counter()
-
-        def __exit__(self, *exc):
-            timings[step] = round(time.perf_counter() - self.start, 3)
-    return _Timer()
+    """with timed(t, "accounts"): ... records the step's seconds in t["accounts"]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(time.perf_counter() - start, 3)

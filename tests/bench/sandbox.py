@@ -7,7 +7,7 @@
    throwaway folder and prints the time of each step; resets it three times.
 2. Serves N sandbox portals at once, each its own process on its own loopback port (gunicorn,
    one gthread worker with 4 threads, when installed; else Flask's threaded server through
-   `marsad sandbox serve`), N = 1, 2, 4, 8, 16, 24, 32, 48, 64... The extra sandboxes are
+   `marsad sandbox serve`), N = 1, 2, 4, 8, 12, 16, 20, 24, 32... The extra sandboxes are
    copies of the created one under their own names (creating each would only repeat step 1).
 3. Loads every portal like a workshop of 20 signed-in trainees, each asking for a page every
    5 s on average: an open-loop Poisson arrival of RATE (4) requests/s per sandbox, pages
@@ -44,7 +44,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 TARGET_P95_MS = 500
 MIN_AVAILABLE = 2 * 1024 ** 3
-LEVELS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128)
+LEVELS = (1, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 PAGES = (("/", 25), ("/exercises", 25), ("/submissions", 20), ("/submissions/new", 10), ("/catalog", 10),
          ("/exercises/indicators/border_movements", 10))
 
