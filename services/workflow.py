@@ -58,6 +58,12 @@ def move(session: Session, submission_id: int, action: str, principal: Principal
         raise WorkflowError("reason_required", "a rejection needs a reason the institution can act on")
     record_move(session, submission, to, principal.username, reason)
     session.commit()
+    if to is Status.accepted:
+        # Accepted rows count from now on: refresh the indicator slices they fall in. Runs in
+        # the request for now; at national scale this belongs in the background job queue.
+        from services.indicators import on_accepted
+
+        on_accepted(session.get_bind(), submission.id)
     audit.record(session, actor=principal.username, institution=principal.institution, action=policy_action,
                  target=f"submission:{submission.id}",
                  details={"dataset": submission.dataset, "institution": submission.institution,

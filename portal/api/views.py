@@ -227,11 +227,12 @@ def _indicator_query():
 
 
 def _indicator_level(indicator) -> str:
-    answer = decide(runtime().policies, api_principal(), "indicator.read",
-                    Resource("indicator", dataset=indicator.dataset))
-    if not answer:
-        raise ApiError(403, answer.reason)
-    return answer.level
+    from services.indicators.reading import ReadRefused, read_decision
+
+    try:
+        return read_decision(runtime().policies, api_principal(), indicator).level
+    except ReadRefused as exc:
+        raise ApiError(403, str(exc)) from exc
 
 
 def _definitions() -> dict:
@@ -255,11 +256,12 @@ def list_indicators():
 
 
 def get_indicator(code: str):
-    """Readers at level `published` get the latest published release; `aggregates` readers the live
-    table; both under disclosure control for their level (services.disclosure)."""
+    """The table the reader may see (services/indicators/reading.py, shared with the dashboard):
+    `published` readers the latest published release, others the live table; both under
+    disclosure control for their level."""
     query = _indicator_query()
-    from services.disclosure import protect_for
-    from services.indicators import ReleaseError, query_release
+    from services.indicators import ReleaseError
+    from services.indicators.reading import ReadRefused, read
 
     definitions = _definitions()
     if code not in definitions:
@@ -278,16 +280,14 @@ def get_indicator(code: str):
     version = request.args.get("version", type=int)
     rt = runtime()
     try:
-        if level == "published" or version is not None:
-            table = query_release(rt.engine, code, filters, by, principal=api_principal(), version=version,
-                                  policies=rt.policies, definitions=definitions)
-        else:
-            table = query(rt.engine, code, filters, by)
+        table = read(rt.engine, rt.policies, api_principal(), code, filters, by, version=version,
+                     definitions=definitions, live=query).table
+    except ReadRefused as exc:
+        raise ApiError(403 if exc.code == "denied" else 422, str(exc), code=exc.code) from exc
     except ReleaseError as exc:
         raise ApiError({"denied": 403, "not_found": 404}.get(exc.code, 400), str(exc), code=exc.code) from exc
     except (KeyError, ValueError) as exc:
         raise ApiError(400, str(exc)) from exc
-    table = protect_for(table, level, rt.policies.settings.min_cell_count)
     rows = [{**dict(zip(table.dimensions, key)), "value": value, "flag": flag}
             for *key, value, flag in table.rows()]
     return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,

@@ -1,0 +1,123 @@
+"""What a reader may see of an indicator: one rule, used by the portal's dashboard and by the JSON API.
+
+    reading = read(engine, policies, principal, "border_movements", {"year": 2024}, by=("nationality",))
+    reading.table      # disclosure control applied for reading.level
+
+* The level is the policy's answer to indicator.read on the indicator's source dataset.
+* Readers at level `published` see the latest release published on or before `as_of` (default
+  today), never the live aggregate table; the others see the live table, or a release version
+  they ask for and may see (services/indicators/releases.py decides which versions are visible).
+* Every level below microdata gets the table through disclosure control (services/disclosure.py)
+  with the deployment's threshold (policies settings.min_cell_count). Rates are protected
+  through the counts behind them. A table that cell suppression cannot protect (negative values,
+  as net migration has) is refused rather than shown unprotected.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from services.disclosure import MICRODATA_LEVELS, protect_for
+from services.indicators.definitions import Indicator, default_indicators
+from services.indicators.definitions import indicator as find_indicator
+from services.indicators.table import IndicatorTable
+from services.policy import Decision, Principal, Resource, decide
+
+
+class ReadRefused(Exception):
+    """`code` is "denied" (the policy refuses) or "unprotectable" (no safe table to show)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Reading:
+    table: IndicatorTable        # protected for `level`
+    level: str                   # the read level the policy granted
+    released: bool               # read from a frozen release rather than the live table
+
+
+def read_decision(policies, principal: Principal, ind: Indicator) -> Decision:
+    """The policy's answer to indicator.read on the indicator's source dataset; refused raises."""
+    answer = decide(policies, principal, "indicator.read", Resource("indicator", dataset=ind.dataset))
+    if not answer:
+        raise ReadRefused("denied", answer.reason)
+    return answer
+
+
+def reads_releases_only(decision: Decision) -> bool:
+    return decision.level == "published"
+
+
+def read(engine: Engine, policies, principal: Principal, indicator: str, filters: dict | None = None,
+         by: tuple[str, ...] = (), *, version: int | None = None, as_of: dt.date | None = None,
+         definitions: dict[str, Indicator] | None = None, live=None) -> Reading:
+    """The table `principal` may see. Raises KeyError (unknown indicator), ReadRefused, the releases'
+    ReleaseError (nothing visible) and ValueError (filters or breakdown the indicator does not have).
+
+    `live` is the live query (default services.indicators.query, looked up when called).
+    """
+    from services.indicators.releases import query_release
+
+    definitions = definitions if definitions is not None else default_indicators()
+    ind = find_indicator(indicator, definitions)
+    decision = read_decision(policies, principal, ind)
+    released = reads_releases_only(decision) or version is not None
+    if released:
+        table = query_release(engine, ind.code, filters, tuple(by), principal=principal, version=version,
+                              as_of=as_of, policies=policies, definitions=definitions)
+    else:
+        if live is None:
+            import services.indicators as indicators  # the module attribute, so tests may stand in for it
+
+            live = indicators.query
+        table = live(engine, ind.code, filters, tuple(by))
+    # Stocks and rates: a total over periods means nothing (exports leave such cells out).
+    table.meta.setdefault("periods_add_up", ind.additive_over_periods)
+    return Reading(protected(table, decision.level, policies.settings.min_cell_count, ind), decision.level, released)
+
+
+def protected(table: IndicatorTable, level: str, threshold: int, ind: Indicator | None = None) -> IndicatorTable:
+    """`protect_for`, extended to rates; ReadRefused("unprotectable") when cell suppression cannot apply."""
+    observations = table.meta.get("observations")
+    try:
+        if ind is not None and ind.rate:
+            if level in MICRODATA_LEVELS:  # the reader may count the persons: nothing to hide
+                return IndicatorTable(table.indicator, table.dimensions, dict(table.cells), table.unit, {},
+                                      {**table.meta, "disclosure": {"level": level, "applied": False}})
+            return _protected_rates(table, level, threshold, observations or {})
+        return protect_for(table, level, threshold)
+    except ValueError as exc:
+        raise ReadRefused("unprotectable", f"disclosure control cannot protect this table of {table.indicator}: "
+                                           f"{exc}") from exc
+
+
+def _protected_rates(table: IndicatorTable, level: str, threshold: int, observations: dict) -> IndicatorTable:
+    """A rate is suppressed when the count behind it is: rate x population / per gives the count back."""
+    counts = IndicatorTable(table.indicator, table.dimensions,
+                            {key: int(observations.get(key) or 0) for key in table.cells}, "persons")
+    shield = protect_for(counts, level, threshold)
+    flags = {key: flag for key, flag in shield.flags.items() if key in table.cells}
+    meta = {k: v for k, v in table.meta.items() if k != "observations"}  # the counts are what is protected
+    meta["disclosure"] = {**shield.meta.get("disclosure", {}), "applied_to": "observations"}
+    cells = {key: (None if key in flags else value) for key, value in table.cells.items()}
+    return IndicatorTable(table.indicator, table.dimensions, cells, table.unit, flags, meta)
+
+
+def release_periods(engine: Engine, release_id: int) -> list[tuple[int, int]]:
+    """(year, month) slices a frozen release holds (month 0: the whole year), oldest first."""
+    from services.indicators.releases import RELEASE_CELL
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(RELEASE_CELL.c.year, RELEASE_CELL.c.month).distinct()
+                            .where(RELEASE_CELL.c.release_id == release_id))
+        return sorted((int(y), int(m)) for y, m in rows)
+
+
+__all__ = ["ReadRefused", "Reading", "protected", "read", "read_decision", "reads_releases_only",
+           "release_periods"]
