@@ -69,7 +69,7 @@ $(DEPLOY_STAMP): $(STAMP) playbooks/requirements.txt
 	$(BIN)/pip install -q -r playbooks/requirements.txt
 	@touch $@
 
-.PHONY: lab-deps lab lab-destroy artifacts deploy verify
+.PHONY: lab-deps lab lab-destroy artifacts deploy verify restore-drill
 
 lab-deps:  ## install the Debian packages the lab needs (debootstrap, systemd-nspawn, tinyproxy) when missing
 	bash hardware/lab-deps.sh
@@ -88,6 +88,9 @@ deploy: $(DEPLOY_STAMP) artifacts  ## run playbooks/site.yml on ENV's servers (d
 
 verify: $(DEPLOY_STAMP)  ## check ENV's servers over SSH with the testinfra suites (tests/testinfra)
 	$(BIN)/marsad hardware verify $(ENV)
+
+restore-drill: $(DEPLOY_STAMP)  ## restore ENV's latest backup onto a fresh server and compare row counts and checksums
+	$(BIN)/marsad hardware deploy $(ENV) --playbook restore-drill.yml
 
 # --- sandboxes ---
 # Training sandboxes (services/sandbox, README: Training sandboxes): each with its own database,

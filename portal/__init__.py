@@ -102,9 +102,9 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from portal import audit_log, auth, catalog, health, home, partners, submissions, users
+    from portal import audit_log, auth, catalog, dashboard, health, home, partners, submissions, users
 
-    for module in (auth, home, submissions, catalog, health, partners, users, audit_log):
+    for module in (auth, home, submissions, dashboard, catalog, health, partners, users, audit_log):
         app.register_blueprint(module.bp)
 
     # Keycloak sign-in (portal/oidc.py) and the JSON API (portal/api/) set themselves up from app.config.

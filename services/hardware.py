@@ -147,6 +147,7 @@ class LabNetwork:
     bridge: str
     proxy_port: int
     suite: str
+    restore_drill: "Server | None" = None  # an extra, empty server for the restore drill
 
     @property
     def gateway(self) -> str:
@@ -320,8 +321,11 @@ def load_environment(name: str | Path, directory: str | Path | None = None) -> E
             network = ipaddress.IPv4Network(data["lab"]["network"])
         except ValueError as err:
             raise HardwareError([Problem(file, "lab.network", f"not an IPv4 network: {err}")]) from None
+        drill = data["lab"].get("restore_drill")
         lab = LabNetwork(network, data["lab"].get("bridge", f"marsad-{data['name']}"[:15]),
-                         int(data["lab"].get("proxy_port", 3142)), data["lab"].get("suite", "trixie"))
+                         int(data["lab"].get("proxy_port", 3142)), data["lab"].get("suite", "trixie"),
+                         Server(drill["name"], drill["address"], 1, 1, [Disk("system", 10, "system")], [])
+                         if drill else None)
     servers = [
         Server(
             name=s["name"], address=str(s["address"]), cpu=int(s["cpu"]), ram_gb=float(s["ram_gb"]),
@@ -455,14 +459,22 @@ def check(env: Environment) -> list[Problem]:
             if not network.is_private or network.prefixlen < 24:
                 out.append(Problem(file, "lab.network", f"{network} must be a private network of at most 256 "
                                                         "addresses (a /24 or smaller)"))
-            for i, server in enumerate(env.servers):
+            lab_servers = list(enumerate(env.servers))
+            if env.lab.restore_drill is not None:
+                drill = env.lab.restore_drill
+                lab_servers.append(("lab.restore_drill", drill))
+                if drill.name in {s.name for s in env.servers} or drill.address in {s.address for s in env.servers}:
+                    out.append(Problem(file, "lab.restore_drill", f"{drill.name} ({drill.address}) must have a name "
+                                                                  "and address of its own"))
+            for i, server in lab_servers:
+                where = i if isinstance(i, str) else f"servers[{i}]"
                 try:
                     ip = ipaddress.ip_address(server.address)
                 except ValueError:
                     continue
                 if ip not in network or ip in (network.network_address, network.broadcast_address) \
                         or str(ip) == env.lab.gateway:
-                    out.append(Problem(file, f"servers[{i}].address",
+                    out.append(Problem(file, f"{where}.address",
                                        f"{server.address} must be a host address of {network} other than "
                                        f"{env.lab.gateway} (the host's end)"))
     elif env.lab is not None:

@@ -46,7 +46,7 @@ STATE_ROOT = Path(os.environ.get("MARSAD_LAB_DIR", "/var/lib/marsad-lab"))
 # has (python3 for Ansible; python3-apt so Ansible's apt module needs no bootstrap).
 IMAGE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
                   "ca-certificates", "iproute2")
-IMAGE_LAYOUT = 3  # bump when prepare_image changes what it writes: the cache key changes with it
+IMAGE_LAYOUT = 4  # bump when prepare_image changes what it writes: the cache key changes with it
 
 BOOT_TIMEOUT = 90       # seconds for a container to answer SSH and reach `running`
 SHUTDOWN_TIMEOUT = 30   # seconds for a clean poweroff before the container's process is killed
@@ -164,6 +164,16 @@ def prepare_image(root: Path, suite: str, mirror: Mirror) -> None:
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
         f"Types: deb\nURIs: {mirror.security}\nSuites: {suite}-security\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    # Up to date with -updates and -security, as a server installed today would be (debootstrap
+    # takes the release alone): otherwise the first package installed can upgrade systemd under
+    # a running PID 1. Run in a throwaway container on the host's network, before DNS is removed.
+    upgrade = subprocess.run(
+        ["systemd-nspawn", "-q", "-D", str(root), "--register=no", "--keep-unit", "--resolv-conf=copy-host",
+         "--setenv=DEBIAN_FRONTEND=noninteractive", "sh", "-c",
+         "apt-get update -qq && apt-get -y -qq -o Dpkg::Options::=--force-confold dist-upgrade && apt-get clean"],
+        capture_output=True, text=True, timeout=900)
+    if upgrade.returncode != 0:
+        raise LabError(f"updating the image failed: {(upgrade.stderr or upgrade.stdout)[-2000:]}")
     # No DNS in the lab (names are in /etc/hosts; apt resolves through the proxy): fail fast.
     resolv = root / "etc/resolv.conf"
     if resolv.is_symlink() or resolv.exists():
@@ -254,6 +264,12 @@ class Lab:
         self.state = (state_root or STATE_ROOT) / env.name
         self.log = log
 
+    @property
+    def servers(self) -> list[hardware.Server]:
+        """The environment's servers, plus the restore drill's empty server when the lab has one."""
+        drill = self.net.restore_drill
+        return [*self.env.servers, *([drill] if drill else [])]
+
     # names ------------------------------------------------------------------------
     def netns(self, server: hardware.Server) -> str:
         return f"marsad-{self.env.name}-{server.name}"
@@ -316,7 +332,7 @@ class Lab:
             self._bridge(record)
             self._proxy(record)
             booting = []
-            for server in self.env.servers:
+            for server in self.servers:
                 if self._boot(server, pristine, record):
                     booting.append(server)
             for server in booting:
@@ -417,7 +433,7 @@ class Lab:
         (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
         hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
                  f"{self.net.gateway}\tlab-gateway"]
-        hosts += [f"{s.address}\t{s.name}" for s in self.env.servers]
+        hosts += [f"{s.address}\t{s.name}" for s in self.servers]
         (root / "etc/hosts").write_text("\n".join(hosts) + "\n")
         # Its own SSH host keys (the image has none: every copy would share them).
         _run("ssh-keygen", "-A", "-f", str(root))
@@ -475,6 +491,14 @@ class Lab:
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=accept-new",
         }
         data = hardware.inventory(self.env, secrets, connection=connection)
+        drill = self.net.restore_drill
+        if drill is not None:
+            # An empty server: the base roles only, then whatever the restore drill installs.
+            data["all"]["hosts"][drill.name] = {"ansible_host": drill.address, "ansible_user": "root",
+                                                "marsad_roles": [], "marsad_cpu": drill.cpu,
+                                                "marsad_ram_gb": drill.ram_gb, "marsad_disks": []}
+            data["all"]["children"]["restore_drill"] = {"hosts": {drill.name: {}}}
+            data["all"]["vars"]["marsad_addresses"]["restore_drill"] = [drill.address]
         self.inventory_file.touch(mode=0o600)
         self.inventory_file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
@@ -482,7 +506,7 @@ class Lab:
     def status(self) -> list[tuple[str, str, str]]:
         record = self._record()
         out = []
-        for server in self.env.servers:
+        for server in self.servers:
             entry = record["machines"].get(server.name)
             if not entry:
                 out.append((server.name, server.address, "absent"))
@@ -504,7 +528,7 @@ class Lab:
             record = self._record()
             for name, entry in record["machines"].items():
                 self._power_off(name, entry.get("pid"))
-            for server in self.env.servers:  # also what a half-finished `up` left unrecorded
+            for server in self.servers:  # also what a half-finished `up` left unrecorded
                 entry = record["machines"].get(server.name, {})
                 netns = entry.get("netns") or self.netns(server)
                 veth = entry.get("veth") or self.veth(server)
@@ -518,7 +542,7 @@ class Lab:
                 _wait_gone(proxy["pid"], 10)
             if record.get("bridge") and _link_exists(record["bridge"]):
                 _run("ip", "link", "del", record["bridge"], check=False)
-        for server in self.env.servers:
+        for server in self.servers:
             _umount_below(self.machine_dir(server))
         shutil.rmtree(self.state)
         self.log(f"lab {self.env.name}: removed in {time.monotonic() - started:.0f} s")

@@ -227,10 +227,10 @@ def _indicator_query():
 
 
 def _indicator_level(indicator) -> str:
-    from services.indicators.reading import ReadRefused, read_decision
+    from services.indicators.reading import ReadRefused, read_level
 
     try:
-        return read_decision(runtime().policies, api_principal(), indicator).level
+        return read_level(runtime().policies, api_principal(), indicator)
     except ReadRefused as exc:
         raise ApiError(403, str(exc)) from exc
 
@@ -267,7 +267,7 @@ def get_indicator(code: str):
     if code not in definitions:
         raise ApiError(404, f"no indicator {code!r}")
     ind = definitions[code]
-    level = _indicator_level(ind)
+    _indicator_level(ind)  # 403 before anything about the request is answered
     names = {"year", "month", *ind.dimension_names}
     unknown = sorted(set(request.args) - names - {"by", "lang", "version"})
     if unknown:
@@ -280,18 +280,19 @@ def get_indicator(code: str):
     version = request.args.get("version", type=int)
     rt = runtime()
     try:
-        table = read(rt.engine, rt.policies, api_principal(), code, filters, by, version=version,
-                     definitions=definitions, live=query).table
+        reading = read(rt.engine, rt.policies, api_principal(), code, filters, by, version=version,
+                       definitions=definitions, live=query)
     except ReadRefused as exc:
         raise ApiError(403 if exc.code == "denied" else 422, str(exc), code=exc.code) from exc
     except ReleaseError as exc:
         raise ApiError({"denied": 403, "not_found": 404}.get(exc.code, 400), str(exc), code=exc.code) from exc
     except (KeyError, ValueError) as exc:
         raise ApiError(400, str(exc)) from exc
+    table = reading.table
     rows = [{**dict(zip(table.dimensions, key)), "value": value, "flag": flag}
             for *key, value, flag in table.rows()]
     return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,
-            "level": level, "rows": rows, "meta": table.meta}
+            "level": reading.level, "rows": rows, "meta": table.meta}
 
 
 # --- the description -------------------------------------------------------------------------

@@ -207,9 +207,11 @@ def verify_command(environment: str, pytest_args: tuple[str, ...]) -> None:
         inventory_path = hardware.inventory_file(env)
     except hardware.HardwareError as err:
         raise click.ClickException("\n".join(map(str, err.problems))) from None
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--hosts=ansible://all",
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
                f"--ansible-inventory={inventory_path}", "--connection=ansible",
                str(hardware.REPO_ROOT / "tests" / "testinfra"), *pytest_args]
-    environ = {**os.environ, "MARSAD_VERIFY_ENV": env.name, "MARSAD_VERIFY_INVENTORY": str(inventory_path),
+    # testinfra's ansible backend runs `ansible-inventory`: the virtualenv's bin first on PATH.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environ = {**os.environ, "PATH": path, "MARSAD_VERIFY_ENV": env.name, "MARSAD_VERIFY_INVENTORY": str(inventory_path),
                "ANSIBLE_CONFIG": str(hardware.PLAYBOOKS_DIR / "ansible.cfg")}
     sys.exit(subprocess.run(command, env=environ, cwd=hardware.REPO_ROOT).returncode)

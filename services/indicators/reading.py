@@ -3,7 +3,8 @@
     reading = read(engine, policies, principal, "border_movements", {"year": 2024}, by=("nationality",))
     reading.table      # disclosure control applied for reading.level
 
-* The level is the policy's answer to indicator.read on the indicator's source dataset.
+* The level is the policy's answer to indicator.read on the indicator's source dataset, raised
+  to microdata for a reader who may read every institution's rows of it (`read_level`).
 * Readers at level `published` see the latest release published on or before `as_of` (default
   today), never the live aggregate table; the others see the live table, or a release version
   they ask for and may see (services/indicators/releases.py decides which versions are visible).
@@ -15,6 +16,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -50,8 +54,20 @@ def read_decision(policies, principal: Principal, ind: Indicator) -> Decision:
     return answer
 
 
-def reads_releases_only(decision: Decision) -> bool:
-    return decision.level == "published"
+def read_level(policies, principal: Principal, ind: Indicator) -> str:
+    """The level the reader's tables are made for: indicator.read's (published or aggregates), raised
+    to pseudonymised_microdata when the reader may read every institution's rows of the source dataset
+    (microdata.read with no owner named): such a reader could count the persons themselves, so cell
+    suppression would hide nothing from them (services/disclosure.py). Own-microdata readers are not
+    raised: other institutions' rows are in the same cells."""
+    level = read_decision(policies, principal, ind).level
+    rows = decide(policies, principal, "microdata.read", Resource("microdata", dataset=ind.dataset))
+    return rows.level if rows and rows.level == "pseudonymised_microdata" else level
+
+
+def reads_releases_only(level) -> bool:
+    """Whether the reader sees frozen releases only (a level, or the Decision that gave it)."""
+    return getattr(level, "level", level) == "published"
 
 
 def read(engine: Engine, policies, principal: Principal, indicator: str, filters: dict | None = None,
@@ -66,8 +82,8 @@ def read(engine: Engine, policies, principal: Principal, indicator: str, filters
 
     definitions = definitions if definitions is not None else default_indicators()
     ind = find_indicator(indicator, definitions)
-    decision = read_decision(policies, principal, ind)
-    released = reads_releases_only(decision) or version is not None
+    level = read_level(policies, principal, ind)
+    released = reads_releases_only(level) or version is not None
     if released:
         table = query_release(engine, ind.code, filters, tuple(by), principal=principal, version=version,
                               as_of=as_of, policies=policies, definitions=definitions)
@@ -79,34 +95,66 @@ def read(engine: Engine, policies, principal: Principal, indicator: str, filters
         table = live(engine, ind.code, filters, tuple(by))
     # Stocks and rates: a total over periods means nothing (exports leave such cells out).
     table.meta.setdefault("periods_add_up", ind.additive_over_periods)
-    return Reading(protected(table, decision.level, policies.settings.min_cell_count, ind), decision.level, released)
+    return Reading(protected(table, level, policies.settings.min_cell_count, ind), level, released)
 
 
 def protected(table: IndicatorTable, level: str, threshold: int, ind: Indicator | None = None) -> IndicatorTable:
-    """`protect_for`, extended to rates; ReadRefused("unprotectable") when cell suppression cannot apply."""
-    observations = table.meta.get("observations")
+    """`protect_for`, extended to rates; ReadRefused("unprotectable") when cell suppression cannot apply.
+
+    The suppression pattern depends only on the cells, the level and the threshold, and finding it
+    takes linear programs (up to seconds for a table of nationalities): it is remembered per process
+    for the tables most recently asked, so that readers of the same dashboard do not each pay for it.
+    """
+    rate = bool(ind is not None and ind.rate)
+    observations = table.meta.get("observations") or {}
+    key = (table.indicator, table.dimensions, frozenset(table.cells.items()), level, threshold, rate,
+           frozenset(observations.items()) if rate else None)
     try:
-        if ind is not None and ind.rate:
-            if level in MICRODATA_LEVELS:  # the reader may count the persons: nothing to hide
-                return IndicatorTable(table.indicator, table.dimensions, dict(table.cells), table.unit, {},
-                                      {**table.meta, "disclosure": {"level": level, "applied": False}})
-            return _protected_rates(table, level, threshold, observations or {})
-        return protect_for(table, level, threshold)
+        cells, flags, disclosure = _pattern(key, table, level, threshold, rate, observations)
     except ValueError as exc:
         raise ReadRefused("unprotectable", f"disclosure control cannot protect this table of {table.indicator}: "
                                            f"{exc}") from exc
+    meta = {k: v for k, v in table.meta.items() if not (rate and k == "observations")}  # counts behind rates
+    meta["disclosure"] = dict(disclosure)
+    return IndicatorTable(table.indicator, table.dimensions, dict(cells), table.unit, dict(flags), meta)
 
 
-def _protected_rates(table: IndicatorTable, level: str, threshold: int, observations: dict) -> IndicatorTable:
+_PATTERNS: OrderedDict = OrderedDict()
+# Tables remembered per process (MARSAD_DISCLOSURE_CACHE; 0 turns the memory off).
+_PATTERNS_KEPT = int(os.environ.get("MARSAD_DISCLOSURE_CACHE", "256"))
+_PATTERNS_LOCK = threading.Lock()
+
+
+def _pattern(key, table: IndicatorTable, level: str, threshold: int, rate: bool, observations: dict):
+    """(cells, flags, disclosure meta) of the protected table, from the cache when it was made before."""
+    with _PATTERNS_LOCK:
+        found = _PATTERNS.get(key)
+        if found is not None:
+            _PATTERNS.move_to_end(key)
+            return found
+    bare = IndicatorTable(table.indicator, table.dimensions, dict(table.cells), table.unit)
+    if rate and level in MICRODATA_LEVELS:  # the reader may count the persons: nothing to hide
+        made = (bare.cells, {}, {"level": level, "applied": False})
+    elif rate:
+        made = _protected_rates(bare, level, threshold, observations)
+    else:
+        shield = protect_for(bare, level, threshold)
+        made = (shield.cells, shield.flags, shield.meta["disclosure"])
+    with _PATTERNS_LOCK:
+        _PATTERNS[key] = made
+        while _PATTERNS and len(_PATTERNS) > _PATTERNS_KEPT:
+            _PATTERNS.popitem(last=False)
+    return made
+
+
+def _protected_rates(table: IndicatorTable, level: str, threshold: int, observations: dict):
     """A rate is suppressed when the count behind it is: rate x population / per gives the count back."""
     counts = IndicatorTable(table.indicator, table.dimensions,
                             {key: int(observations.get(key) or 0) for key in table.cells}, "persons")
     shield = protect_for(counts, level, threshold)
     flags = {key: flag for key, flag in shield.flags.items() if key in table.cells}
-    meta = {k: v for k, v in table.meta.items() if k != "observations"}  # the counts are what is protected
-    meta["disclosure"] = {**shield.meta.get("disclosure", {}), "applied_to": "observations"}
     cells = {key: (None if key in flags else value) for key, value in table.cells.items()}
-    return IndicatorTable(table.indicator, table.dimensions, cells, table.unit, flags, meta)
+    return cells, flags, {**shield.meta.get("disclosure", {}), "applied_to": "observations"}
 
 
 def release_periods(engine: Engine, release_id: int) -> list[tuple[int, int]]:
@@ -119,5 +167,5 @@ def release_periods(engine: Engine, release_id: int) -> list[tuple[int, int]]:
         return sorted((int(y), int(m)) for y, m in rows)
 
 
-__all__ = ["ReadRefused", "Reading", "protected", "read", "read_decision", "reads_releases_only",
+__all__ = ["ReadRefused", "Reading", "protected", "read", "read_decision", "read_level", "reads_releases_only",
            "release_periods"]

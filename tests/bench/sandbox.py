@@ -7,7 +7,7 @@
    throwaway folder and prints the time of each step; resets it three times.
 2. Serves N sandbox portals at once, each its own process on its own loopback port (gunicorn,
    one gthread worker with 4 threads, when installed; else Flask's threaded server through
-   `marsad sandbox serve`), N = 1, 2, 4, 8, 12, 16, 20, 24, 32... The extra sandboxes are
+   `marsad sandbox serve`), N = 1, 2, 4, 8, 10, 12, 14, 16, 20, 24, 32... The extra sandboxes are
    copies of the created one under their own names (creating each would only repeat step 1).
 3. Loads every portal like a workshop of 20 signed-in trainees, each asking for a page every
    5 s on average: an open-loop Poisson arrival of RATE (4) requests/s per sandbox, pages
@@ -44,7 +44,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 TARGET_P95_MS = 500
 MIN_AVAILABLE = 2 * 1024 ** 3
-LEVELS = (1, 2, 4, 8, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
+LEVELS = (1, 2, 4, 8, 10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 PAGES = (("/", 25), ("/exercises", 25), ("/submissions", 20), ("/submissions/new", 10), ("/catalog", 10),
          ("/exercises/indicators/border_movements", 10))
 
@@ -136,6 +136,13 @@ class Portal:
         except psutil.Error:
             return 0, 0
 
+    def cpu_seconds(self) -> float:
+        try:
+            root = psutil.Process(self.process.pid)
+            return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+        except psutil.Error:
+            return 0.0
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -210,10 +217,10 @@ def main() -> None:
     parser.add_argument("--trainees", type=int, default=20)
     parser.add_argument("--resets", type=int, default=3)
     parser.add_argument("--max-sandboxes", type=int, default=64)
-    parser.add_argument("--step-seconds", type=float, default=15)
+    parser.add_argument("--step-seconds", type=float, default=30)
     parser.add_argument("--rate", type=float, default=4.0, help="Requests per second per sandbox.")
     parser.add_argument("--server", choices=["auto", "gunicorn", "werkzeug"], default="auto")
-    parser.add_argument("--budget", type=float, default=480, help="Seconds for the whole run (stops adding portals).")
+    parser.add_argument("--budget", type=float, default=600, help="Seconds for the whole run (stops adding portals).")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
     server = args.server
@@ -258,7 +265,8 @@ def main() -> None:
         print(f"\nload: {args.trainees} signed-in trainees per sandbox, {args.rate:g} requests/s per sandbox "
               f"(open loop), {args.step_seconds:g} s per step")
         print(f"{'sandboxes':>9} {'requests':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'worst p95':>9} "
-              f"{'failed':>6} {'RSS GiB':>8} {'USS MiB/portal':>14} {'avail GiB':>9} {'load':>5}")
+              f"{'failed':>6} {'RSS GiB':>8} {'USS MiB/portal':>14} {'avail GiB':>9} {'load':>5} {'portal CPU':>10} "
+              f"{'ms CPU/req':>10} {'client CPU':>10}")
         best = 0
         stop_reason = f"--max-sandboxes {args.max_sandboxes} reached"
         next_port = sb.port + 1
@@ -289,7 +297,13 @@ def main() -> None:
                 list(pool.map(sessions_for, new))
             portals += new
             time.sleep(1)
+            cpu_before = sum(p.cpu_seconds() for p in portals)
+            client_before = sum(psutil.Process().cpu_times()[:2])
+            wall = time.perf_counter()
             result = run_load(portals, args.step_seconds, args.rate, workers=min(256, 16 * len(portals)))
+            wall = time.perf_counter() - wall
+            portal_cores = (sum(p.cpu_seconds() for p in portals) - cpu_before) / wall
+            client_cores = (sum(psutil.Process().cpu_times()[:2]) - client_before) / wall
             every = [ms for values in result["latencies"].values() for ms in values]
             worst = max(percentile(values, 0.95) for values in result["latencies"].values())
             memory = [p.memory() for p in portals]
@@ -303,11 +317,14 @@ def main() -> None:
                    "rss_gib": round(rss / 1024 ** 3, 2), "uss_mib_per_portal": round(uss / 1024 ** 2),
                    "available_gib": round(available / 1024 ** 3, 1),
                    "startup_s": round(statistics.mean(p.ready_seconds for p in new), 1),
-                   "load_average": round(load_average, 1)}
+                   "load_average": round(load_average, 1),
+                   "portal_cpu_ms_per_request": round(1000 * portal_cores * wall / max(1, result["requests"]), 1),
+                   "portal_cores": round(portal_cores, 2), "client_cores": round(client_cores, 2)}
             figures["levels"].append(row)
             print(f"{level:>9} {row['requests']:>8} {row['p50_ms']:>7.1f} {row['p95_ms']:>7.1f} {row['p99_ms']:>7.1f} "
                   f"{row['worst_portal_p95_ms']:>9.1f} {row['failed']:>6} {row['rss_gib']:>8.2f} "
-                  f"{row['uss_mib_per_portal']:>14} {row['available_gib']:>9.1f} {row['load_average']:>5.1f}")
+                  f"{row['uss_mib_per_portal']:>14} {row['available_gib']:>9.1f} {row['load_average']:>5.1f} "
+                  f"{row['portal_cores']:>10.2f} {row['portal_cpu_ms_per_request']:>10.1f} {row['client_cores']:>10.2f}")
             if result["failures"]:
                 print(f"   failures, e.g.: {result['failures'][:3]}")
             if worst > TARGET_P95_MS or result["failures"]:
@@ -316,9 +333,16 @@ def main() -> None:
             best = level
         uss_each = figures["levels"][-1]["uss_mib_per_portal"] if figures["levels"] else 0
         by_memory = int(24 * 1024 / uss_each) if uss_each else 0
-        figures.update({"served_within_target": best, "stopped": stop_reason, "portals_in_24_gib_by_memory": by_memory})
+        passing = [r for r in figures["levels"] if r["sandboxes"] <= best] or figures["levels"]
+        cpu_per_request = statistics.median(r["portal_cpu_ms_per_request"] for r in passing) if passing else 0
+        # CPU a sandbox needs at RATE, and how many fit in one core kept at 60% (headroom for bursts).
+        per_core = int(0.6 / (cpu_per_request / 1000 * args.rate)) if cpu_per_request else 0
+        figures.update({"served_within_target": best, "stopped": stop_reason, "portals_in_24_gib_by_memory": by_memory,
+                        "portal_cpu_ms_per_request": cpu_per_request, "sandboxes_per_core_at_60_percent": per_core})
         print(f"\n{best} concurrent sandboxes served with every portal's p95 under {TARGET_P95_MS} ms "
               f"({stop_reason}); by memory alone ({uss_each} MiB per portal) 24 GiB would hold about {by_memory}.")
+        print(f"portal CPU: {cpu_per_request:.1f} ms per request, so a sandbox at {args.rate:g} requests/s needs "
+              f"{cpu_per_request * args.rate / 10:.1f}% of a core: about {per_core} sandboxes per core kept at 60%.")
         print(f"bench time: {time.perf_counter() - began:.0f} s")
         if args.json:
             args.json.write_text(json.dumps(figures, indent=1))

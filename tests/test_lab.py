@@ -1,0 +1,117 @@
+"""The deployment, end to end, in the hardware lab (marker `lab`; slow: about 10-15 minutes).
+
+Boots the standard profile's three servers (and the restore drill's empty one) as Debian 13
+containers, deploys playbooks/site.yml, deploys again and expects no change, runs the testinfra
+suites, runs the restore drill, and removes the lab. Skipped, with the reason, on a machine that
+cannot boot containers (not root, no systemd-nspawn, debootstrap or tinyproxy: `make lab-deps`),
+or when MARSAD_LAB_TEST=0. The root filesystem image and pip's downloads stay cached between
+runs (MARSAD_LAB_CACHE, default /var/cache/marsad-lab).
+
+It uses its own environment (a copy of hardware/environments/lab.yaml named `labci`, on its own
+network), so a lab an IT team or developer has up is left alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services import hardware, lab
+
+pytest_plugins = ["tests.testinfra.plugin"]  # registers the `lab` marker and marks these tests
+
+REPO = Path(__file__).resolve().parents[1]
+NETWORK = "10.213.15"
+
+
+def _skip_reason() -> str | None:
+    if os.environ.get("MARSAD_LAB_TEST", "1") == "0":
+        return "MARSAD_LAB_TEST=0"
+    reason = lab.unavailable()
+    if reason:
+        return f"the hardware lab cannot run on this machine: {reason}"
+    if shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) is None:
+        return "ansible-core is not installed in this virtualenv (pip install -r playbooks/requirements.txt)"
+    return None
+
+
+def _ci_environment(folder: Path) -> hardware.Environment:
+    data = yaml.safe_load((REPO / "hardware/environments/lab.yaml").read_text())
+    data["name"] = "labci"
+    data["description"] = "The lab deployment test's own copy of lab.yaml (tests/test_lab.py)."
+    data["lab"].update(network=f"{NETWORK}.0/24", bridge="marsad-labci", proxy_port=3144)
+    data["lab"]["restore_drill"]["address"] = f"{NETWORK}.19"
+    for server in data["servers"]:
+        server["address"] = f"{NETWORK}.{server['address'].rsplit('.', 1)[1]}"
+    path = folder / "labci.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    env = hardware.load_environment(path)
+    assert hardware.check(env) == []
+    return env
+
+
+def _step(timings: dict, name: str):
+    class _Timer:
+        def __enter__(self):
+            self.started = time.monotonic()
+
+        def __exit__(self, *exc):
+            timings[name] = round(time.monotonic() - self.started, 1)
+
+    return _Timer()
+
+
+def test_standard_profile_deploys_verifies_and_restores(tmp_path):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    env = _ci_environment(tmp_path)
+    the_lab = lab.Lab(env)
+    timings: dict[str, float] = {}
+    log: list[str] = []
+    try:
+        with _step(timings, "artifacts"):
+            done = subprocess.run(["bash", str(REPO / "hardware/artifacts.sh")], cwd=REPO, capture_output=True,
+                                  text=True, timeout=900,
+                                  env={**os.environ, "PIP": str(Path(sys.executable).parent / "pip")})
+            assert done.returncode == 0, done.stdout + done.stderr
+        with _step(timings, "lab up"):
+            the_lab.up()
+        with _step(timings, "deploy"):
+            first = hardware.run_playbook(env, "site.yml", echo=log.append, timeout=2400)
+        assert first.ok, f"deployment failed; log {first.log_file}:\n" + "\n".join(log[-60:])
+        with _step(timings, "deploy again"):
+            second = hardware.run_playbook(env, "site.yml", echo=log.append, timeout=1200)
+        assert second.ok, f"second deployment failed; log {second.log_file}"
+        changed = {host: c["changed"] for host, c in second.recap.items() if c.get("changed")}
+        assert not changed, f"not idempotent: the second deployment changed {changed}; log {second.log_file}"
+        with _step(timings, "verify"):
+            verify = subprocess.run(
+                [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(REPO / "tests/testinfra")],
+                cwd=REPO, capture_output=True, text=True, timeout=1200,
+                env={**os.environ, "MARSAD_VERIFY_INVENTORY": str(the_lab.inventory_file),
+                     "ANSIBLE_CONFIG": str(REPO / "playbooks/ansible.cfg"),
+                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+        assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-2000:]
+        with _step(timings, "restore drill"):
+            drill = hardware.run_playbook(env, "restore-drill.yml", echo=log.append, timeout=1200)
+        assert drill.ok, f"restore drill failed; log {drill.log_file}:\n" + "\n".join(log[-40:])
+        assert any("restore drill passed" in line for line in log)
+    finally:
+        logs = the_lab.state / "logs"
+        keep = lab.CACHE_DIR / "last-lab-test"
+        if logs.is_dir():
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(logs, keep)
+        with _step(timings, "lab down"):
+            the_lab.down()
+        lab.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        (lab.CACHE_DIR / "last-lab-test.json").write_text(json.dumps(timings, indent=1))
+        print(f"lab test timings (s): {timings}")
