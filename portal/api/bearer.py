@@ -10,11 +10,14 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 from flask import current_app, g, request
 
 from services import accounts
 from services.identity import api_tokens
 from services.identity.claims import ClaimsRefused, principal_from_claims
+from services.policy import served_sandbox
 from services.identity.keycloak import TokenRefused
 from services.policy import Principal
 
@@ -71,5 +74,7 @@ def api_principal() -> Principal:
         token = bearer_token()
         if token is None:
             raise unauthorized("send a token: Authorization: Bearer <token>", code="no_token")
-        g.api_principal = _local(token) if api_tokens.looks_local(token) else _keycloak(token)
+        principal = _local(token) if api_tokens.looks_local(token) else _keycloak(token)
+        # Inside a sandbox portal the caller belongs to that sandbox, as a signed-in user does.
+        g.api_principal = dataclasses.replace(principal, sandbox=served_sandbox())
     return g.api_principal
