@@ -17,9 +17,8 @@ from flask import current_app, g, request
 from services import accounts
 from services.identity import api_tokens
 from services.identity.claims import ClaimsRefused, principal_from_claims
-from services.policy import served_sandbox
 from services.identity.keycloak import TokenRefused
-from services.policy import Principal
+from services.policy import Principal, served_sandbox
 
 from portal.api.errors import ApiError, unauthorized
 from portal.runtime import db_session, runtime
