@@ -32,11 +32,13 @@ class CallbackModule(CallbackBase):
             self._durations[name] = self._durations.get(name, 0) + time.monotonic() - start
             self._current = None
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def v2_playbook_on_task_start(self, task, is_conditional=False):
         self._close()
         self._current = (f"{task.get_name()}", time.monotonic())
 
-    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+    def v2_playbook_on_handler_task_start(self, task):
+        # Ansible calls this one with the task only.
+        self.v2_playbook_on_task_start(task)
 
     def v2_playbook_on_stats(self, stats):
         self._close()
