@@ -32,8 +32,10 @@ demo: demo-data  ## install, load a synthetic year, start the portal, print addr
 	@echo "Portal: http://$(HOST):$(PORT)/   (Ctrl-C stops it)"
 	MARSAD_ENV=demo MARSAD_COOKIE_SECURE=0 $(BIN)/flask --app portal.wsgi run --host $(HOST) --port $(PORT)
 
-test-deps:  ## install the Debian packages the tests need (PostgreSQL server, Chromium) when missing
+test-deps:  ## install the Debian packages the tests need (PostgreSQL server, Chromium; as root, the lab's) when missing
 	bash .ci/install-test-deps.sh
+	@if [ "$$(id -u)" -eq 0 ] && [ "$${MARSAD_LAB_TEST:-1}" != 0 ]; then bash hardware/lab-deps.sh; \
+	else echo "test-deps: not root or MARSAD_LAB_TEST=0: the lab deployment test will be skipped"; fi
 
 test: test-deps $(STAMP)  ## install what the tests need and run every test (servers start and stop themselves)
 	$(BIN)/pytest -q

@@ -292,7 +292,6 @@ def test_every_indicator_page_answers(app, accepted, username):
 
 
 def test_the_chart_library_comes_from_the_installed_package(app, portal_engine):
-    pytest.importorskip("plotly")
     reader = signed_in(app, "ins.analyst")
     answer = reader.get("/dashboard/plotly.min.js?v=1")
     assert answer.status_code == 200 and answer.mimetype == "text/javascript"
