@@ -8,7 +8,7 @@ export MARSAD_VAR_DIR ?= $(CURDIR)/var
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: help demo demo-data serve test test-deps bench clean
+.PHONY: help demo demo-data serve test test-deps bench clean venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -40,8 +40,23 @@ test-deps:  ## install the Debian packages the tests need (PostgreSQL server, Ch
 test: test-deps $(STAMP)  ## install what the tests need and run every test (servers start and stop themselves)
 	$(BIN)/pytest -q
 
-bench: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL beside COPY; print rows/s, memory, ratio
+# `make bench` runs every benchmark below, one after the other (about 25 minutes); each prints
+# its own figures. Run one alone with its own target.
+INDICATOR_ROWS ?= 10000000
+.PHONY: bench-ingest bench-indicators bench-forecast bench-portal
+bench: bench-ingest bench-indicators bench-forecast bench-portal bench-sandbox  ## every benchmark: ingestion, indicators, forecasts, portal, sandboxes
+
+bench-ingest: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL beside COPY; print rows/s, memory, ratio
 	$(BIN)/python -m tests.bench.ingest $(if $(ROWS),--rows $(ROWS))
+
+bench-indicators: test-deps $(STAMP)  ## fill INDICATOR_ROWS (10,000,000) border events; p50/p95/p99 of filtered dashboard queries
+	$(BIN)/python -m tests.bench.indicators --rows $(INDICATOR_ROWS)
+
+bench-forecast: $(STAMP)  ## backtest error (MAPE) of the 12-month forecasts on synthetic years
+	$(BIN)/python -m tests.bench.forecast
+
+bench-portal: $(STAMP)  ## dashboard and API under load (gunicorn on loopback): requests/s, p50/p95/p99
+	$(BIN)/python -m tests.bench.portal
 
 clean:  ## remove var/ (demo data) and the virtualenv
 	rm -rf var $(VENV)
