@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -122,11 +123,15 @@ class Browser:
         from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
-        old = self.driver.find_element("tag name", "html")
+        # A mark on the current document's window: the next page's window has none. (Waiting for the old
+        # <html> element to go stale raced with Chromium: mid-navigation it may answer "node does not
+        # belong to the document" instead of "stale".) Errors while the page changes are retried.
+        mark = secrets.token_hex(8)
+        self.driver.execute_script("window.marsadPageMark = arguments[0]", mark)
         act()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(ec.staleness_of(old))
-        WebDriverWait(self.driver, WAIT_SECONDS).until(
-            lambda d: d.execute_script("return document.readyState") == "complete")
+        wait = WebDriverWait(self.driver, WAIT_SECONDS, ignored_exceptions=(WebDriverException,))
+        wait.until(lambda d: d.execute_script("return window.marsadPageMark || null") != mark)
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def click(self, css: str):
         """Click a link or button that leads to another page, and wait for it."""
