@@ -120,7 +120,7 @@ class Browser:
         return self
 
     def _waiting_for_next_page(self, act):
-        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.ui import WebDriverWait
 
         # A mark on the current document's window: the next page's window has none. (Waiting for the old
