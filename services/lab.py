@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -255,6 +256,33 @@ def _link_exists(name: str, netns: str | None = None) -> bool:
     return subprocess.run(args, capture_output=True).returncode == 0
 
 
+def _cgroup_bases() -> list[Path]:
+    """Where this process sits in the cgroup hierarchies a container's systemd uses.
+
+    The unified (v2) one, and in a hybrid layout also v1's ``name=systemd``; other v1
+    controllers are left alone.
+    """
+    unified = Path("/sys/fs/cgroup/unified")
+    if not (unified / "cgroup.procs").exists():
+        unified = Path("/sys/fs/cgroup")
+    bases = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0" and (unified / "cgroup.procs").exists():
+            bases.append(unified / path.lstrip("/"))
+        elif controllers == "name=systemd":
+            bases.append(Path("/sys/fs/cgroup/systemd") / path.lstrip("/"))
+    return bases
+
+
+def _remove_cgroups(folders: list[Path]) -> None:
+    """rmdir each folder's subtree, deepest first (a cgroup goes once its processes have)."""
+    for folder in folders:
+        for path, _dirs, _files in os.walk(folder, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
 class Lab:
     def __init__(self, env: hardware.Environment, *, state_root: Path | None = None, log=print):
         if env.kind != "lab" or env.lab is None:
@@ -280,6 +308,12 @@ class Lab:
 
     def machine_dir(self, server: hardware.Server) -> Path:
         return self.state / "machines" / server.name
+
+    def cgroups(self, server: hardware.Server) -> list[Path]:
+        """The container's own cgroups. Without them every container, systemd-nspawn started with
+        --keep-unit from one place, shares one cgroup tree: their systemds then create and remove
+        each other's unit cgroups (a reload failing with "Failed to spawn executor")."""
+        return [base / "marsad-lab" / f"{self.env.name}-{server.name}" for base in _cgroup_bases()]
 
     @property
     def key_file(self) -> Path:
@@ -417,8 +451,14 @@ class Lab:
         _run("ip", "-n", netns, "link", "set", "lo", "up")
         console = folder / "console.log"
         with open(console, "ab") as out:
+            cgroups = self.cgroups(server)
+            for cgroup in cgroups:
+                cgroup.mkdir(parents=True, exist_ok=True)
+            # The shell moves itself into the container's cgroups, then becomes systemd-nspawn.
+            enter = "".join(f"echo $$ > {shlex.quote(str(c / 'cgroup.procs'))}; " for c in cgroups)
             process = subprocess.Popen(
-                ["systemd-nspawn", "--quiet", "-D", str(root), "--boot", "--register=no", "--keep-unit",
+                ["sh", "-c", enter + 'exec "$@"', "sh",
+                 "systemd-nspawn", "--quiet", "-D", str(root), "--boot", "--register=no", "--keep-unit",
                  f"--machine={server.name}", f"--network-namespace-path=/run/netns/{netns}",
                  # nftables and sysctls of its own namespace, as on a real server.
                  "--capability=CAP_NET_ADMIN", "--resolv-conf=off", "--timezone=off", "--link-journal=no"],
@@ -544,6 +584,7 @@ class Lab:
                 _run("ip", "link", "del", record["bridge"], check=False)
         for server in self.servers:
             _umount_below(self.machine_dir(server))
+            _remove_cgroups(self.cgroups(server))
         shutil.rmtree(self.state)
         self.log(f"lab {self.env.name}: removed in {time.monotonic() - started:.0f} s")
 

@@ -308,6 +308,16 @@ def test_lab_names():
     assert lab.servers[-1].name == "lab-drill"
 
 
+def test_lab_servers_get_cgroups_of_their_own():
+    # Containers sharing a cgroup tree see each other's units: each server of each lab has its own.
+    from services.lab import Lab
+
+    labs = [Lab(hardware.load_environment(name), state_root=Path("/nonexistent")) for name in ("lab", "lab-all-in-one")]
+    folders = [c for lab in labs for server in lab.servers for c in lab.cgroups(server)]
+    assert folders and len(set(folders)) == len(folders)
+    assert all(folder.parts[:3] == ("/", "sys", "fs") and folder.parent.name == "marsad-lab" for folder in folders)
+
+
 def test_lab_refuses_other_kinds():
     from services.lab import Lab, LabError
 
