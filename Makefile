@@ -86,7 +86,7 @@ $(DEPLOY_STAMP): $(STAMP) playbooks/requirements.txt
 	$(BIN)/pip install -q -r playbooks/requirements.txt
 	@touch $@
 
-.PHONY: lab-deps lab lab-destroy artifacts deploy verify restore-drill
+.PHONY: lab-deps lab lab-destroy artifacts deploy verify yardsticks restore-drill
 
 lab-deps:  ## install the Debian packages the lab needs (debootstrap, systemd-nspawn, tinyproxy) when missing
 	bash hardware/lab-deps.sh
@@ -105,6 +105,9 @@ deploy: $(DEPLOY_STAMP) artifacts  ## run playbooks/site.yml on ENV's servers (d
 
 verify: $(DEPLOY_STAMP)  ## check ENV's servers over SSH with the testinfra suites (tests/testinfra)
 	$(BIN)/marsad hardware verify $(ENV)
+
+yardsticks: $(STAMP)  ## Lynis, ssh-audit and testssl.sh on ENV's servers: a table, reports in var/yardsticks/ENV; exit 1 on a missed target
+	$(BIN)/marsad hardware yardsticks $(ENV)
 
 restore-drill: $(DEPLOY_STAMP)  ## restore ENV's latest backup onto a fresh server and compare row counts and checksums
 	$(BIN)/marsad hardware deploy $(ENV) --playbook restore-drill.yml

@@ -1,6 +1,7 @@
 """`marsad hardware`: servers and deployment profiles (hardware/*.yaml), the Ansible inventory."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -215,3 +216,34 @@ def verify_command(environment: str, pytest_args: tuple[str, ...]) -> None:
     environ = {**os.environ, "PATH": path, "MARSAD_VERIFY_ENV": env.name, "MARSAD_VERIFY_INVENTORY": str(inventory_path),
                "ANSIBLE_CONFIG": str(hardware.PLAYBOOKS_DIR / "ansible.cfg")}
     sys.exit(subprocess.run(command, env=environ, cwd=hardware.REPO_ROOT).returncode)
+
+
+@hardware_group.command("yardsticks")
+@_ENV
+def yardsticks_command(environment: str) -> None:
+    """Lynis, ssh-audit and testssl.sh on ENV's deployed servers: a table, raw reports in var/yardsticks/ENV/.
+
+    Exit 1 when a target is missed: a Lynis hardening index under 80, an ssh-audit failure, a
+    HIGH or CRITICAL testssl.sh finding (a lab's self-signed certificate is reported apart).
+    """
+    from services import yardsticks
+
+    env = _load(environment)
+    out_dir = Path(os.environ.get("MARSAD_VAR_DIR") or hardware.REPO_ROOT / "var") / "yardsticks" / env.name
+    try:
+        found = yardsticks.measure(env, out_dir, log=lambda message: click.echo(message, err=True))
+    except hardware.HardwareError as err:
+        raise click.ClickException("\n".join(map(str, err.problems))) from None
+    except yardsticks.YardstickError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(yardsticks.table(found))
+    for server in found:
+        if server.lynis_lost:
+            lost = sorted(server.lynis_lost.items(), key=lambda item: -item[1])
+            click.echo(f"{server.name}: Lynis points not given: " + ", ".join(f"{t} {n}" for t, n in lost))
+        for line in server.tls_trust:
+            click.echo(f"{server.name}: trust finding, expected with a lab's self-signed certificate: {line}")
+        for line in server.missed():
+            click.echo(f"{server.name}: MISSED {line}")
+    click.echo(f"raw reports: {out_dir}")
+    sys.exit(EXIT_PROBLEMS if any(s.missed() for s in found) else EXIT_OK)
