@@ -120,7 +120,9 @@ class Portal:
             except OSError:
                 pass
             if self.process.poll() is not None:
-                raise RuntimeError(f"portal of {self.sb.name} exited; see {self.log.name}")
+                self.log.flush()
+                tail = Path(self.log.name).read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(f"portal of {self.sb.name} exited; the end of {self.log.name}:\n" + "\n".join(tail))
             if time.monotonic() > deadline:
                 raise RuntimeError(f"portal of {self.sb.name} not ready within {timeout} s")
             time.sleep(0.25)
