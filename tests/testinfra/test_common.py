@@ -54,3 +54,20 @@ def test_network_sysctls(host, setting):
     if host.file("/run/systemd/container").exists:
         pytest.skip("a container: /proc/sys is the host's (read-only); applied on real servers")
     assert host.sysctl(setting) == 0
+
+
+def test_file_integrity_database_and_daily_check(host):
+    database = host.file("/var/lib/aide/aide.db")
+    assert database.exists and database.size > 0
+    assert host.service("dailyaidecheck.timer").is_enabled
+    # Data that changes by design is left out, or every daily check would report it.
+    assert "!/var/lib/postgresql" in host.file("/etc/aide/aide.conf.d/99_marsad_exclude").content_string
+
+
+def test_failed_ssh_logins_are_banned(host):
+    assert host.service("fail2ban").is_running
+    jail = host.run("fail2ban-client status sshd")
+    assert jail.rc == 0 and "Currently banned" in jail.stdout
+    # The deployment's own servers are never banned.
+    ignored = host.run("fail2ban-client get sshd ignoreip").stdout
+    assert all(address in ignored for addresses in variables()["marsad_addresses"].values() for address in addresses)
