@@ -28,7 +28,7 @@ from services.config import settings
 from services.datasets_db import dataset_table
 from services.ingest.fields import FieldError
 from services.ingest.loader import exit_before_entry, write_rows
-from services.ingest.reader import read_rows, sniff_file
+from services.ingest.reader import open_rows, sniff_file
 from services.ingest.validate import FileRejected, Problem, RowValidator, find_header
 from services.models import RowError, Status, Submission, SubmissionEvent
 from services.policy import Principal, Resource, decide, load_policies
@@ -143,15 +143,15 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
     gc.disable()
     try:
         shape = sniff_file(path)
-        rows = read_rows(path, shape)
-        header = find_header(definition, rows)
-        validator = RowValidator(definition, catalog, header, provenance=(submission.id, submission.institution),
-                                 progress=progress, as_text=engine.dialect.name == "postgresql")
-        table = dataset_table(definition)
-        with engine.connect() as conn:
+        with open_rows(path, shape) as rows, engine.connect() as conn:
+            header = find_header(definition, rows)
+            validator = RowValidator(definition, catalog, header, provenance=(submission.id, submission.institution),
+                                     progress=progress, as_text=engine.dialect.name == "postgresql")
+            table = dataset_table(definition)
             transaction = conn.begin()
             try:
-                loaded = write_rows(conn, table, definition, validator.validate(rows, problems), problems)
+                batches = validator.validate(rows.batches(validator.width), problems)
+                loaded = write_rows(conn, table, definition, batches, problems)
                 if not problems:
                     for rule in definition.rules:
                         if rule.kind == "exit_not_before_entry" and all(f in header.columns for f in rule.fields):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
-from itertools import repeat
 
 from services.catalog import Catalog, Field, fold
 
@@ -190,7 +189,8 @@ def copy_text(value) -> str:
 
 
 def column_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
-    """A function (column of raw cells, want_text) -> (values, [(index, FieldError)], COPY texts or None)."""
+    """A function (column of raw cells, want_values, want_text) -> (typed values or None,
+    [(index, FieldError)], COPY texts or None)."""
     parse = field_parser(field, catalog, today)
     if field.type == "string":
         return _string_column(field, parse)
@@ -200,7 +200,7 @@ def column_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
 
 
 def _plain_column(parse):
-    def run(column, want_text=False):
+    def run(column, want_values=True, want_text=False):
         values, bad = [], []
         for i, raw in enumerate(column):
             try:
@@ -214,34 +214,45 @@ def _plain_column(parse):
 
 
 def _memo_column(parse):
-    """Codes, dates and small integers repeat: each distinct raw value is parsed once per file."""
-    memo: dict = {}   # raw -> typed value
-    texts: dict = {}  # raw -> COPY text
+    """Codes, dates and small integers repeat: each distinct raw value is parsed once per file,
+    and a batch whose values were all seen before costs one dict look-up per cell."""
+    value_of: dict = {}  # raw -> typed value
+    text_of: dict = {}   # raw -> COPY text (never None: a raw value missing here is new or invalid)
     errors: dict = {}
 
-    def run(column, want_text=False):
-        missing = set(column).difference(memo)
+    def learn(column) -> dict:
+        """Parses the values not seen yet; returns {raw: FieldError} for the invalid ones."""
+        missing = set(column).difference(text_of)
+        if len(text_of) + len(missing) > _MEMO_LIMIT:
+            value_of.clear()  # a high-cardinality column (birth dates): start afresh, memory stays bounded
+            text_of.clear()
+            missing = set(column)
         failed = {}
-        if missing:
-            if len(memo) + len(missing) > _MEMO_LIMIT:
-                memo.clear()  # a high-cardinality column (birth dates): start afresh, memory stays bounded
-                texts.clear()
-                missing = set(column)
-            for raw in missing:
-                err = errors.get(raw)
-                if err is None:
-                    try:
-                        value = memo[raw] = parse(raw)
-                        texts[raw] = copy_text(value)
-                        continue
-                    except FieldError as failure:
-                        err = failure
-                        if len(errors) < _MEMO_LIMIT:
-                            errors[raw] = failure
-                failed[raw] = err
-        values = list(map(memo.get, column))
-        bad = [(i, failed[raw]) for i, raw in enumerate(column) if raw in failed] if failed else []
-        return values, bad, list(map(texts.get, column)) if want_text else None
+        for raw in missing:
+            err = errors.get(raw)
+            if err is None:
+                try:
+                    value = value_of[raw] = parse(raw)
+                    text_of[raw] = copy_text(value)
+                    continue
+                except FieldError as failure:
+                    err = failure
+                    if len(errors) < _MEMO_LIMIT:
+                        errors[raw] = failure
+            failed[raw] = err
+        return failed
+
+    def run(column, want_values=True, want_text=False):
+        bad = []
+        try:
+            texts = list(map(text_of.__getitem__, column))
+        except KeyError:  # values not seen yet, or invalid
+            failed = learn(column)
+            texts = list(map(text_of.get, column))
+            if failed:
+                bad = [(i, failed[raw]) for i, raw in enumerate(column) if raw in failed]
+        values = list(map(value_of.get, column)) if want_values else None
+        return values, bad, texts if want_text else None
 
     return run
 
@@ -250,12 +261,16 @@ def _string_column(field: Field, parse):
     max_length, required = field.max_length, field.required
     pattern = re.compile(field.pattern) if field.pattern else None
 
-    def run(column, want_text=False):
+    def run(column, want_values=True, want_text=False):
         try:
-            values = list(map(str.strip, column))
+            joined = "\x1f".join(column)
         except TypeError:  # spreadsheet cells that are numbers or dates: the slow, general path
-            return _plain_column(parse)(column, want_text)
-        joined = "\x1f".join(values)
+            return _plain_column(parse)(column, want_values, want_text)
+        if _edge_space(joined, len(column)):
+            values = list(map(str.strip, column))
+            joined = "\x1f".join(values)
+        else:  # nothing to strip (the common case): the column's own cells
+            values = column if type(column) is list else list(column)
         untidy = "  " in joined or "\t" in joined or "\n" in joined or "\r" in joined
         if not untidy and not joined.isascii():
             untidy = "\u00a0" in joined or _ARABIC_DIGITS.search(joined) is not None
@@ -263,11 +278,9 @@ def _string_column(field: Field, parse):
             values = [normalise_text(v) for v in values]
         bad = []
         if "" in values:
-            for i, v in enumerate(values):
-                if not v:
-                    values[i] = None
-                    if required:
-                        bad.append((i, FieldError("required")))
+            if required:
+                bad = [(i, FieldError("required")) for i, v in enumerate(values) if not v]
+            values = [v or None for v in values]
         present = [v for v in values if v is not None] if None in values else values
         if max_length and present and max(map(len, present)) > max_length:
             bad.extend((i, FieldError("too_long", max_length=max_length))
@@ -276,11 +289,30 @@ def _string_column(field: Field, parse):
             bad.extend((i, FieldError("bad_pattern", expected=field.pattern))
                        for i, v in enumerate(values) if v is not None and not pattern.match(v)
                        and not (max_length and len(v) > max_length))
-        for i, _ in bad:
-            values[i] = None
-        texts = None
-        if want_text:  # tidy values hold no tab or newline; only a backslash needs escaping
-            texts = [copy_text(v) for v in values] if None in values or "\\" in joined else values
-        return values, bad, texts
+        if bad:
+            values = list(values)  # never the caller's column: its raw cells name the errors
+            for i, _ in bad:
+                values[i] = None
+        return values, bad, _string_texts(values, "\\" in joined) if want_text else None
 
     return run
+
+
+_EDGE_SPACE = re.compile(r"(?:^|\x1f)\s|\s(?:\x1f|$)")
+
+
+def _edge_space(joined: str, cells: int) -> bool:
+    """Whether some of the `cells` joined by \\x1f starts or ends with white space (str.strip's)."""
+    if joined.isascii() and joined.count("\x1f") == cells - 1 and \
+            not any(ch in joined for ch in "\t\n\r\x0b\x0c\x1c\x1d\x1e"):
+        return " \x1f" in joined or "\x1f " in joined or joined[:1] == " " or joined[-1:] == " "
+    return _EDGE_SPACE.search(joined) is not None  # \s is str.strip's white space
+
+
+def _string_texts(values: list, backslash: bool) -> list:
+    """COPY texts of tidy strings: they hold no tab or newline; only a backslash needs escaping."""
+    if backslash:
+        return [NULL if v is None else v.replace("\\", "\\\\") for v in values]
+    if None in values:
+        return [NULL if v is None else v for v in values]
+    return values

@@ -7,6 +7,8 @@ caller commits only when the whole file is valid.
 """
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Iterable
 
 from sqlalchemy import Table, text
@@ -26,18 +28,53 @@ def write_rows(conn: Connection, table: Table, dataset: Dataset, batches: Iterab
 
 
 def _copy(conn, table, columns, batches, problems) -> int:
-    """Batches arrive as blocks of COPY text (see RowValidator.as_text), written as they come."""
+    """Batches arrive as blocks of COPY text (see RowValidator.as_text), sent by a thread of their own."""
     raw = conn.connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
     written = 0
-    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy, \
+            _Sender(copy.write) as send:
         for batch in batches:
             if problems:  # the load will be rolled back: stop sending, keep validating
                 continue
             for block in batch:
-                copy.write(block)
+                send(block)
                 written += block.count("\n")
     return written
+
+
+class _Sender:
+    """Writes blocks on a thread of its own, so that validating the next block (Python, holding
+    the GIL) overlaps sending this one (psycopg waits on the socket without the GIL) while the
+    server stores rows on the other core. The queue is short: memory stays bounded."""
+
+    def __init__(self, write):
+        self.write, self.error = write, None
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.thread = threading.Thread(target=self._run, name="copy-sender", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.send
+
+    def send(self, block: str) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(block)
+
+    def _run(self):
+        while (block := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self.write(block)
+                except BaseException as err:  # kept for the caller; the queue is still drained
+                    self.error = err
+
+    def __exit__(self, *exc):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 def _insert(conn, table, columns, batches, problems) -> int:

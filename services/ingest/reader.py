@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Sequence, Union
 
 from services.ingest.fields import FieldError
 
 _SNIFF_BYTES = 1 << 16
-_BLOCK = 1 << 20
-csv.field_size_limit(1 << 20)
+_FIELD_LIMIT = 1 << 20  # the longest cell the csv module accepts
+# Characters validated at a time: bounds memory whatever the file's size, and small enough
+# (~2,000 rows) for a block's cells to stay in the CPU cache while each column is checked.
+_BLOCK = 1 << 18
+_SHEET_BATCH = 10_000   # spreadsheet rows validated at a time
+csv.field_size_limit(_FIELD_LIMIT)
 
 
 @dataclass
@@ -77,22 +84,129 @@ def _encoding(head: bytes) -> str:
         return "cp1256"
 
 
-def read_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
-    return _csv_rows(path, shape) if shape.format == "csv" else _sheet_rows(path)
+@dataclass
+class Block:
+    """Rows already in columns: `columns[c][i]` is the cell of column c in row `numbers[i]`;
+    every row has exactly the width asked for."""
+
+    numbers: Sequence[int]
+    columns: list[list[str]]
 
 
-def _csv_rows(path: Path, shape: FileShape) -> Iterator[tuple[int, list]]:
-    # The encoding was checked over the whole file by sniff_file, so decoding cannot fail
-    # half-way; digits are made ASCII per cell by the field parsers.
-    with open(path, encoding=shape.encoding, newline="") as fh:
-        reader = csv.reader(fh, delimiter=shape.delimiter)
-        try:
+Batch = Union[Block, list]  # a Block, or a list of (row_number, cells) of any width
+
+
+def open_rows(path: Path, shape: FileShape) -> "CsvRows | SheetRows":
+    """The file's rows: iterate for rows one at a time (the header search), then `.batches(width)`
+    for the rest. Use as a context manager, so that the file is closed whatever happens."""
+    return CsvRows(path, shape) if shape.format == "csv" else SheetRows(path)
+
+
+class CsvRows:
+    """CSV rows. Most blocks of a file are plain (no quotes, one row per line, every row as wide
+    as the header): those are cut into columns by two C-level string operations, with no
+    per-row object at all. Any other block goes through the csv module, which defines the result."""
+
+    def __init__(self, path: Path, shape: FileShape):
+        self.fh = open(path, encoding=shape.encoding, newline="")
+        self.encoding, self.delimiter = shape.encoding, shape.delimiter
+        self.reader = csv.reader(self.fh, delimiter=shape.delimiter)
+        self.lines = 0  # physical lines consumed by blocks (the csv readers count their own)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[int, list]:
+        with self._errors(lambda: self.reader.line_num):
+            cells = next(self.reader)
+        return self.reader.line_num, cells
+
+    def batches(self, width: int) -> Iterator[Batch]:
+        """Everything after the rows already iterated, about _BLOCK characters at a time."""
+        self.lines = self.reader.line_num
+        while True:
+            with self._errors(lambda: self.lines):
+                text = self.fh.read(_BLOCK)
+                if text and text[-1] != "\n":
+                    text += self.fh.readline()  # blocks end where lines end
+            if not text:
+                return
+            block = self._plain_block(text, width)
+            yield block if block is not None else self._csv_block(text)
+
+    def _plain_block(self, text: str, width: int) -> Block | None:
+        """The text's rows as columns when the csv module would read them as plain splits, else None."""
+        if '"' in text or "\x00" in text:
+            return None
+        count = text.count("\n") + (text[-1] != "\n")  # the last line of a file may have no newline
+        end = "\n"
+        if "\r" in text:  # Windows line ends; a lone carriage return ends a line for the csv module
+            end = "\r\n"
+            if not text.count("\r") == text.count("\r\n") == count - (text[-1] != "\n"):
+                return None
+        delimiter = self.delimiter
+        if text[0] == "\n" or text.startswith(end) or end + end in text or \
+                text.count(delimiter) != count * (width - 1):
+            return None  # blank lines, or rows of another width: the general path reports them
+        if len(text) > _FIELD_LIMIT:
+            return None  # the csv module may refuse a cell of such a long line: let it say so
+        cells = text.removesuffix(end).replace(end, delimiter).split(delimiter)
+        numbers = range(self.lines + 1, self.lines + count + 1)
+        self.lines += count
+        return Block(numbers, [cells[c::width] for c in range(width)])
+
+    def _csv_block(self, text: str) -> list[tuple[int, list]]:
+        """The text through the csv module; a quoted cell may run on past it, into the file."""
+        lines = io.StringIO(text, newline="").readlines()  # lines as the file itself cuts them
+        reader = csv.reader(chain(lines, self.fh), delimiter=self.delimiter)
+        rows = []
+        with self._errors(lambda: self.lines + reader.line_num):
             for cells in reader:
-                yield reader.line_num, cells
+                rows.append((self.lines + reader.line_num, cells))
+                if reader.line_num >= len(lines):
+                    break  # a row ended at or past the last line read: the file continues from here
+        self.lines += reader.line_num
+        return rows
+
+    @contextmanager
+    def _errors(self, line):
+        # The encoding was checked over the whole file by sniff_file, so decoding cannot fail
+        # half-way; digits are made ASCII per cell by the field parsers.
+        try:
+            yield
         except csv.Error as err:
-            raise FieldError("bad_csv", detail=str(err), row=reader.line_num) from None
+            raise FieldError("bad_csv", detail=str(err), row=line()) from None
         except UnicodeDecodeError:
-            raise FieldError("unrecognised_encoding", encoding=shape.encoding, row=reader.line_num) from None
+            raise FieldError("unrecognised_encoding", encoding=self.encoding, row=line()) from None
+
+
+class SheetRows:
+    """Spreadsheet rows, one at a time and then in batches of _SHEET_BATCH."""
+
+    def __init__(self, path: Path):
+        self.rows = _sheet_rows(path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.rows.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[int, list]:
+        return next(self.rows)
+
+    def batches(self, width: int) -> Iterator[Batch]:
+        while batch := list(islice(self.rows, _SHEET_BATCH)):
+            yield batch
 
 
 def _sheet_rows(path: Path) -> Iterator[tuple[int, list]]:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import repeat
 from typing import Iterable, Iterator
+
+import numpy as np
 
 from services.catalog import Catalog, Dataset, fold
 from services.ingest.fields import NULL, column_parser, copy_text
+from services.ingest.reader import Batch, Block
 
 HEADER_SEARCH_ROWS = 20  # title rows a spreadsheet may carry above its header
 
@@ -88,37 +91,44 @@ def find_header(dataset: Dataset, rows: Iterator[tuple[int, list]]) -> Header:
 class RowValidator:
     """Turns raw rows into typed rows `(row_number, *values in field order, *provenance)`, a batch at a time."""
 
-    BATCH = 10_000  # rows held at once: bounds memory whatever the file's size
-
     def __init__(self, dataset: Dataset, catalog: Catalog, header: Header, today: dt.date | None = None,
                  provenance: tuple = (), progress=None, as_text: bool = False):
         self.dataset = dataset
-        self.provenance = provenance  # values appended to every row (submission, institution)
         self.progress = progress      # called with the number of rows read so far
         self.as_text = as_text        # batches as one block of COPY text instead of typed rows
         self.names = dataset.field_names
         index = {name: i for i, name in enumerate(self.names)}
         parsers = {f.name: column_parser(f, catalog, today) for f in dataset.fields}
-        # (column position in the file, field position, column parser, field name)
-        self.plan = [(col, index[name], parsers[name], name) for col, name in enumerate(header.columns) if name]
         mapped = {name for name in header.columns if name}
         self.width = len(header.columns)
         self.rows_seen = 0  # data rows, blank lines not counted
-        self.rules = [_compile_rule(rule.kind, rule.params, index) for rule in dataset.rules
-                      if rule.kind in ROW_RULES and all(p in mapped for p in rule.fields)]
+        rules = [rule for rule in dataset.rules if rule.kind in ROW_RULES and all(p in mapped for p in rule.fields)]
+        self.rules = [_compile_rule(rule.kind, rule.params, index) for rule in rules]
+        # COPY needs only texts; typed values are built for the fields a rule compares (and for inserts)
+        typed = {f for rule in rules for f in rule.fields}
+        # (column position in the file, field position, column parser, field name, typed values wanted)
+        self.plan = [(col, index[name], parsers[name], name, not as_text or name in typed)
+                     for col, name in enumerate(header.columns) if name]
+        # the provenance (submission, institution) closes every COPY line the same way
+        self.text_tail = "".join("\t" + copy_text(v) for v in provenance)
+        self.provenance = provenance
 
-    def validate(self, rows: Iterable[tuple[int, list]], problems: list[Problem]) -> Iterator[list]:
+    def validate(self, batches: Iterable[Batch], problems: list[Problem]) -> Iterator[list]:
         """Batches of valid rows (typed tuples, or one COPY text block when `as_text`); every problem
         found is appended to `problems`."""
-        rows = iter(rows)
         read = 0
-        while batch := list(islice(rows, self.BATCH)):
-            yield self._batch(batch, problems)
-            read += len(batch)
+        for batch in batches:
+            if isinstance(batch, Block):
+                numbers, raw_columns = batch.numbers, batch.columns
+            else:
+                numbers, raw_columns = self._columns_of(batch, problems)
+            yield self._batch(numbers, raw_columns, problems) if numbers else []
+            read += len(batch.numbers) if isinstance(batch, Block) else len(batch)
             if self.progress:
                 self.progress(read)
 
-    def _batch(self, batch: list[tuple[int, list]], problems: list[Problem]) -> list[tuple]:
+    def _columns_of(self, batch: list[tuple[int, list]], problems: list[Problem]) -> tuple[list, list]:
+        """Row numbers and columns of the rows as wide as the header; the others are reported."""
         width = self.width
         numbers, grid = [], []
         for row_number, cells in batch:
@@ -134,25 +144,19 @@ class RowValidator:
                     continue
             numbers.append(row_number)
             grid.append(cells)
-        if not grid:
+        return numbers, list(zip(*grid))
+
+    def _batch(self, numbers, raw_columns: list, problems: list[Problem]) -> list:
+        numbers, raw_columns = _without_blank_rows(numbers, raw_columns)
+        if not numbers:
             return []
-        raw_columns = list(zip(*grid))
-        # A row that is empty in every column is a spreadsheet's blank line, not a row.
-        empty = [not any(cells) or _is_blank(cells) for cells in grid] if "" in raw_columns[0] else None
-        if empty and any(empty):
-            keep = [i for i, e in enumerate(empty) if not e]
-            numbers = [numbers[i] for i in keep]
-            grid = [grid[i] for i in keep]
-            raw_columns = list(zip(*grid)) if grid else []
-            if not grid:
-                return []
-        self.rows_seen += len(grid)
+        self.rows_seen += len(numbers)
         columns: list = [repeat(None)] * len(self.names)
         texts: list = [repeat(NULL)] * len(self.names)
         found: list[Problem] = []
-        for col, pos, parse, name in self.plan:
+        for col, pos, parse, name, typed in self.plan:
             raw = raw_columns[col]
-            values, bad, text = parse(raw, self.as_text)
+            values, bad, text = parse(raw, typed, self.as_text)
             columns[pos], texts[pos] = values, text
             for i, err in bad:
                 found.append(Problem(numbers[i], name, _shown(raw[i]), err.code, err.params))
@@ -164,9 +168,19 @@ class RowValidator:
         if problems:
             return []  # the file will be rejected: no need to build rows
         if self.as_text:
-            lines = map("\t".join, zip(map(str, numbers), *texts, *(repeat(copy_text(v)) for v in self.provenance)))
-            return ["\n".join(lines) + "\n"]
+            lines = map("\t".join, zip(map(str, numbers), *texts))
+            return [(self.text_tail + "\n").join(lines) + self.text_tail + "\n"]
         return list(zip(numbers, *columns, *(repeat(v) for v in self.provenance)))
+
+
+def _without_blank_rows(numbers, columns: list) -> tuple:
+    """A row that is empty in every column is a spreadsheet's blank line, not a row."""
+    if not columns or "" not in columns[0]:
+        return numbers, columns
+    keep = [i for i, cells in enumerate(zip(*columns)) if any(cells) and not _is_blank(cells)]
+    if len(keep) == len(numbers):
+        return numbers, columns
+    return [numbers[i] for i in keep], [[column[i] for i in keep] for column in columns]
 
 
 def _shown(value) -> str | None:
@@ -178,6 +192,41 @@ def _shown(value) -> str | None:
 
 def _age_at(birth: dt.date, when: dt.date) -> int:
     return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
+
+
+_NONE = np.iinfo(np.int64).min  # an empty or invalid value in an integer array
+_CACHE_LIMIT = 100_000
+
+
+def _as_integers(values: list, cache: dict, convert) -> np.ndarray:
+    """`values` as an int64 array, each distinct value converted once (None -> _NONE)."""
+    try:
+        return np.fromiter(map(cache.__getitem__, values), np.int64, len(values))
+    except KeyError:
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        cache[None] = _NONE
+        cache.update((v, convert(v)) for v in set(values).difference(cache))
+        return np.fromiter(map(cache.__getitem__, values), np.int64, len(values))
+
+
+def _small(value: int) -> int:
+    if abs(value) > 1 << 40:  # far from int64's limits, so that no difference overflows
+        raise OverflowError(value)
+    return value
+
+
+def _age_suspects(ages: list, births: list, refs: list, tolerance: int, caches: tuple[dict, dict]):
+    """Positions where the age may not match the birth date, found column-wise; each is checked
+    again row by row, so this only has to miss none."""
+    try:
+        a = _as_integers(ages, caches[0], _small)
+    except OverflowError:  # an integer field with no bound: every row is a suspect
+        return range(len(ages))
+    b, w = (_as_integers(days, caches[1], lambda d: d.year * 10_000 + d.month * 100 + d.day) for days in (births, refs))
+    known = (a != _NONE) & (b != _NONE) & (w != _NONE)
+    expected = w // 10_000 - b // 10_000 - (w % 10_000 < b % 10_000)  # _age_at on yyyymmdd integers
+    return np.flatnonzero(known & (np.abs(expected - a) > tolerance)).tolist()
 
 
 def _compile_rule(kind: str, params: dict, index: dict[str, int]):
@@ -198,15 +247,19 @@ def _compile_rule(kind: str, params: dict, index: dict[str, int]):
         tolerance = int(params.get("tolerance", 1))
         today = dt.date.today()
 
+        caches: tuple[dict, dict] = ({}, {})  # ages and dates seen -> their integers
+
         def age_matches(numbers, columns):
-            refs = columns[reference] if reference is not None else repeat(today)
+            ages, births = columns[age], columns[birth]
+            refs = columns[reference] if reference is not None else [today] * len(ages)
             out = []
-            for n, a, b, when in zip(numbers, columns[age], columns[birth], refs):
+            for i in _age_suspects(ages, births, refs, tolerance, caches):
+                a, b, when = ages[i], births[i], refs[i]
                 if a is None or b is None or when is None:  # nothing to compare, or already reported
                     continue
                 expected = _age_at(b, when)
                 if abs(expected - a) > tolerance:
-                    out.append(Problem(n, params["age"], str(a), "age_mismatch",
+                    out.append(Problem(numbers[i], params["age"], str(a), "age_mismatch",
                                        {"age": a, "birth_date": b.isoformat(), "expected": expected}))
             return out
 
