@@ -208,6 +208,10 @@ def test_every_error_of_a_file_is_reported_and_nothing_loads(engine, store):
     ("row with too many columns", csv_bytes([border_row(1)]) + b"E2,2024-07-14,ENTRY,AIR_TUN,P2,A,B,TUN,F,,,x,y\r\n",
      "too_many_columns", 3),
     ("row with too few columns", csv_bytes([border_row(1)]) + b"E2,2024-07-14,ENTRY\r\n", "too_few_columns", 3),
+    # The block's cell count is right, yet rows 3 and 4 are not: each must be reported, not shifted.
+    ("a row too long, the next as much too short",
+     csv_bytes([border_row(1)]) + b"E2,2024-07-14,ENTRY,AIR_TUN,P2,A,B,TUN,F,1990-03-02,34,x\r\n"
+                                  b"E3,2024-07-14,ENTRY,AIR_TUN,P3,A,B,TUN,F,1990-03-02\r\n", "too_many_columns", 3),
     ("broken xlsx", b"PK\x03\x04" + b"\x00" * 300, "not_text", None),
 ])
 def test_bad_files(engine, store, label, data, code, row):

@@ -22,6 +22,7 @@ _FIELD_LIMIT = 1 << 20  # the longest cell the csv module accepts
 # (~2,000 rows) for a block's cells to stay in the CPU cache while each column is checked.
 _BLOCK = 1 << 18
 _SHEET_BATCH = 10_000   # spreadsheet rows validated at a time
+_ROW_END = "\x1e"  # ASCII record separator: marks row ends in a plain block (a block holding one is not plain)
 csv.field_size_limit(_FIELD_LIMIT)
 
 
@@ -156,10 +157,18 @@ class CsvRows:
             return None  # blank lines, or rows of another width: the general path reports them
         if len(text) > _FIELD_LIMIT:
             return None  # the csv module may refuse a cell of such a long line: let it say so
-        cells = text.removesuffix(end).replace(end, delimiter).split(delimiter)
+        if _ROW_END in text:
+            return None
+        # Each line end becomes a marker closing the row's last cell, then a delimiter. The block's
+        # cell count can be right while its rows are not (one row a cell too long, the next a cell
+        # too short): the rows are aligned only if every marker falls in a last-column cell.
+        cells = text.removesuffix(end).replace(end, _ROW_END + delimiter).split(delimiter)
+        last = "".join(cells[width - 1::width]).split(_ROW_END)
+        if len(last) != count:
+            return None  # rows of other widths: the general path reports them
         numbers = range(self.lines + 1, self.lines + count + 1)
         self.lines += count
-        return Block(numbers, [cells[c::width] for c in range(width)])
+        return Block(numbers, [cells[c::width] for c in range(width - 1)] + [last])
 
     def _csv_block(self, text: str) -> list[tuple[int, list]]:
         """The text through the csv module; a quoted cell may run on past it, into the file."""
