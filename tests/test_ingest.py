@@ -124,6 +124,18 @@ def test_xlsx_with_title_rows_above_the_header(engine, store):
     assert rows[1]["event_date"] == dt.date(2024, 7, 15) and rows[1]["age"] == 34
 
 
+def test_xlsx_with_many_real_date_cells(engine, store):
+    # Enough distinct dates in one batch for the batch date parser to be tried on date cells.
+    header = BORDER_HEADER
+    body = [[border_row(i)[h] for h in header] for i in range(1, 21)]
+    for i, row in enumerate(body):
+        row[1] = dt.datetime(2024, 7, 1 + i)
+    result = submit(engine, store, _xlsx([header, *body]), filename="juillet.xlsx")
+    assert result.valid, [(p.row, p.field, p.code) for p in result.problems]
+    rows = rows_in(engine, CATALOG, "border_crossings")
+    assert sorted(r["event_date"] for r in rows) == [dt.date(2024, 7, d) for d in range(1, 21)]
+
+
 def test_headers_in_arabic_or_french_are_recognised(engine, store):
     dataset = CATALOG.dataset("border_crossings")
     header_ar = [dataset.field(h).labels["ar"] for h in BORDER_HEADER]

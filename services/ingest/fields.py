@@ -220,11 +220,11 @@ def _iso_dates(lo, hi):
     the bounds (what `parse` would make of them, found at C speed), else None."""
     def parse_all(raws):
         raws = list(raws)
-        if set(map(len, raws)) != {10}:
-            return None
         try:
-            joined = "".join(raws)
-        except TypeError:  # spreadsheet dates
+            joined = "".join(raws)  # first: only strings join (a spreadsheet's date cells are dates)
+        except TypeError:
+            return None
+        if set(map(len, raws)) != {10}:
             return None
         if joined[4::10].count("-") != len(raws):  # as parse_date asks before fromisoformat
             return None
