@@ -160,8 +160,9 @@ class CsvRows:
         if _ROW_END in text:
             return None
         # Each line end becomes a marker closing the row's last cell, then a delimiter. The block's
-        # cell count can be right while its rows are not (one row a cell too long, the next a cell
-        # too short): the rows are aligned only if every marker falls in a last-column cell.
+        # cell count (checked above) can be right while its rows are not (one row a cell too long,
+        # the next a cell too short): the rows are aligned only if every marker falls in a
+        # last-column cell.
         cells = text.removesuffix(end).replace(end, _ROW_END + delimiter).split(delimiter)
         last = "".join(cells[width - 1::width]).split(_ROW_END)
         if len(last) != count:

@@ -120,10 +120,11 @@ class RowValidator:
         for batch in batches:
             if isinstance(batch, Block):
                 numbers, raw_columns = batch.numbers, batch.columns
+                read += len(numbers)
             else:
                 numbers, raw_columns = self._columns_of(batch, problems)
+                read += len(batch)  # rows of another width were read too
             yield self._batch(numbers, raw_columns, problems) if numbers else []
-            read += len(batch.numbers) if isinstance(batch, Block) else len(batch)
             if self.progress:
                 self.progress(read)
 
