@@ -120,9 +120,9 @@ restore-drill: $(DEPLOY_STAMP)  ## restore ENV's latest backup onto a fresh serv
 TRAINEES ?= 20
 .PHONY: sandbox sandbox-serve sandbox-reset sandbox-destroy bench-sandbox
 
-sandbox: $(STAMP)  ## create training sandbox NAME with TRAINEES accounts (INSTITUTION, DAYS optional); prints its credentials sheet
-	@test -n '$(NAME)' || { echo 'usage: make sandbox NAME=name [TRAINEES=20] [INSTITUTION=MI-PAF] [DAYS=14]'; exit 2; }
-	$(BIN)/marsad sandbox create '$(NAME)' --trainees '$(TRAINEES)' $(if $(INSTITUTION),--institution '$(INSTITUTION)') $(if $(DAYS),--days '$(DAYS)')
+sandbox: $(STAMP)  ## create training sandbox NAME with TRAINEES accounts (INSTITUTION, DAYS, TARGET=lab ENV=lab optional); prints its credentials sheet
+	@test -n '$(NAME)' || { echo 'usage: make sandbox NAME=name [TRAINEES=20] [INSTITUTION=MI-PAF] [DAYS=14] [TARGET=lab [ENV=lab]]'; exit 2; }
+	$(BIN)/marsad sandbox create '$(NAME)' --trainees '$(TRAINEES)' $(if $(INSTITUTION),--institution '$(INSTITUTION)') $(if $(DAYS),--days '$(DAYS)') $(if $(TARGET),--target '$(TARGET)') $(if $(filter lab,$(TARGET)),--env '$(ENV)')
 
 sandbox-serve: $(STAMP)  ## run sandbox NAME's portal on its own port (Ctrl-C stops it)
 	@test -n '$(NAME)' || { echo 'usage: make sandbox-serve NAME=name'; exit 2; }

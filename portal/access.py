@@ -102,7 +102,8 @@ def check(action: str, resource: Resource | None = None) -> None:
 
 
 def login_url():
-    target = request.full_path if request.query_string else request.path
+    # The whole path back, with the prefix a front serves the portal under (sandboxes: /sandbox/NAME).
+    target = request.script_root + (request.full_path if request.query_string else request.path)
     return url_for("auth.login", next=target)
 
 

@@ -65,8 +65,8 @@ def language_links() -> list[dict]:
     links = []
     for lang in LANGUAGES:
         query = urlencode([*args.items(), ("lang", lang)])
-        links.append({"code": lang, "name": LANGUAGE_NAMES[lang], "href": f"{request.path}?{query}",
-                      "current": lang == current_language()})
+        href = f"{request.script_root}{request.path}?{query}"   # script_root: a sandbox's /sandbox/NAME
+        links.append({"code": lang, "name": LANGUAGE_NAMES[lang], "href": href, "current": lang == current_language()})
     return links
 
 

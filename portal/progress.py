@@ -196,6 +196,26 @@ class _Sealed:
             return self.wsgi_app(environ, start_response)
 
 
+class _Mounted:
+    """WSGI wrapper: a portal served under `prefix` by a web front that passes the whole path on.
+
+    The prefix moves from PATH_INFO to SCRIPT_NAME, so every URL the portal makes carries it;
+    a path outside it is not this sandbox's.
+    """
+
+    def __init__(self, wsgi_app, prefix: str):
+        self.wsgi_app, self.root = wsgi_app, prefix.rstrip("/")
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path != self.root and not path.startswith(self.root + "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not this sandbox's address\n"]
+        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.root
+        environ["PATH_INFO"] = path[len(self.root):] or "/"
+        return self.wsgi_app(environ, start_response)
+
+
 def create_sandbox_app(sb: Sandbox, *, engine=None, store=None, **config):
     """The portal of sandbox `sb`: the full portal, sealed into the sandbox, plus the training pages.
 
@@ -216,12 +236,19 @@ def create_sandbox_app(sb: Sandbox, *, engine=None, store=None, **config):
     app = create_app({
         "MARSAD_ENV": "sandbox", "SANDBOX": sb.name, "ENGINE": engine, "STORE": store,
         "DATABASE_URL": engine.url.render_as_string(hide_password=True),
-        "SECRET_KEY": sb.secret_key, "LOCAL_ACCOUNTS": True, "SESSION_COOKIE_SECURE": False,
-        # Cookies ignore ports: sandboxes served from one host need a cookie name each.
+        "SECRET_KEY": sb.secret_key, "LOCAL_ACCOUNTS": True,
+        # Behind a TLS front (target lab) cookies are secure; on its own port, plain HTTP.
+        "SESSION_COOKIE_SECURE": sb.public_url.startswith("https://"),
+        # Cookies ignore ports: sandboxes served from one host need a cookie name each, and
+        # behind a front they stay under their own path.
         "SESSION_COOKIE_NAME": f"marsad_sbx_{sb.name}",
+        "SESSION_COOKIE_PATH": sb.url_prefix.rstrip("/") or None,
+        "TRUSTED_PROXIES": 1 if sb.url_prefix else 0,
         **config,
     })
     app.extensions[EXTENSION] = sb
     app.register_blueprint(bp)
+    if sb.url_prefix:
+        app.wsgi_app = _Mounted(app.wsgi_app, sb.url_prefix)
     app.wsgi_app = _Sealed(app.wsgi_app, sb.name)
     return app

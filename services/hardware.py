@@ -30,7 +30,7 @@ from services.policy import Problem
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARDWARE_DIR = REPO_ROOT / "hardware"
 
-ROLES = ("database", "objectstore", "keycloak", "portal", "worker", "nginx", "backup", "monitoring")
+ROLES = ("database", "objectstore", "keycloak", "portal", "worker", "nginx", "backup", "monitoring", "sandbox")
 PURPOSES = ("system", "data", "backup")
 KINDS = ("lab", "bare_metal", "proxmox")
 PROFILES = ("all-in-one", "standard", "high-availability")

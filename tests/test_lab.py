@@ -68,6 +68,77 @@ def _step(timings: dict, name: str):
     return _Timer()
 
 
+def _https_session():
+    """A cookie-keeping HTTPS opener that accepts the lab's self-signed certificate."""
+    import http.cookiejar
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                       urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def _status(opener, url: str, data: dict | None = None) -> tuple[int, str, str]:
+    import urllib.error
+    import urllib.parse
+
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with opener.open(url, data=body, timeout=30) as answer:
+            return answer.status, answer.url, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, url, ""
+
+
+def _sandbox_on_the_lab(env: hardware.Environment, root: Path, log: list[str]) -> None:
+    """The training sandbox target lab: create on the lab's sandbox server, sign in over TLS, reset, destroy."""
+    import csv
+    import re
+    import urllib.parse
+
+    from services import sandbox
+
+    name = "labci-class"
+    os.environ["MARSAD_SANDBOX_ROOT"] = str(root)
+    try:
+        sb, sheet = sandbox.create(name, trainees=3, target="lab", env=env, say=log.append)
+        assert sb.url == f"https://{env.servers_with('sandbox')[0].address}/sandbox/{name}/"
+        assert {p.suffix for p in sheet} == {".csv", ".html", ".pdf"}, sheet   # Pango is on the server for PDF
+        assert all(p.stat().st_mode & 0o777 == 0o600 for p in sheet)
+        accounts = {r["username"]: r for r in csv.DictReader(sheet[0].read_text(encoding="utf-8-sig").splitlines())}
+        trainee = accounts["trainee-01"]
+        assert trainee["address"] == sb.url
+
+        # A trainee signs in through the lab's nginx and reaches the exercises, under the sandbox's path.
+        opener = _https_session()
+        status, _url, page = _status(opener, f"{sb.url}login")
+        assert status == 200 and f'action="/sandbox/{name}/login"' in page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        status, landed, _page = _status(opener, f"{sb.url}login", {"username": "trainee-01",
+                                                                    "password": trainee["password"],
+                                                                    "csrf_token": token})
+        assert status == 200 and landed.startswith(sb.url), landed
+        assert _status(opener, f"{sb.url}exercises")[0] == 200
+        # The production portal's address space is not the sandbox's: its session opens nothing there.
+        landed = _status(opener, f"https://{sb.lab['address']}/submissions")[1]
+        assert urllib.parse.urlsplit(landed).path == "/login", landed
+
+        exercises, table = sandbox.progress_table(sandbox.load(name))
+        assert set(table) == {"trainee-01", "trainee-02", "trainee-03"} and len(exercises) >= 4
+        assert sandbox.reset(name) >= 0
+        assert _status(opener, f"{sb.url}exercises")[0] == 200          # served on after a reset
+        [row] = [r for r in sandbox.all_sandboxes() if r.name == name]
+        assert row.target == "lab" and sandbox.port_open(row)
+
+        removed = sandbox.destroy(name)
+        assert removed and sandbox.leftovers(sb) == []
+        assert _status(_https_session(), f"{sb.url}login")[0] == 404     # nginx no longer serves it
+    finally:
+        os.environ.pop("MARSAD_SANDBOX_ROOT", None)
+
+
 def test_standard_profile_deploys_verifies_and_restores(tmp_path):
     reason = _skip_reason()
     if reason:
@@ -100,6 +171,8 @@ def test_standard_profile_deploys_verifies_and_restores(tmp_path):
                      "ANSIBLE_CONFIG": str(REPO / "playbooks/ansible.cfg"),
                      "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
         assert verify.returncode == 0, verify.stdout[-6000:] + verify.stderr[-2000:]
+        with _step(timings, "sandbox"):
+            _sandbox_on_the_lab(env, tmp_path / "sandboxes", log)
         with _step(timings, "restore drill"):
             drill = hardware.run_playbook(env, "restore-drill.yml", echo=log.append, timeout=1200)
         assert drill.ok, f"restore drill failed; log {drill.log_file}:\n" + "\n".join(log[-40:])

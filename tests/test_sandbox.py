@@ -317,9 +317,110 @@ def test_list_shows_expired_sandboxes(made):
         sb.save()
 
 
-def test_lab_target_is_not_available_yet(made):
+# --- target lab: the pure parts (the lab test, tests/test_lab.py, runs it on the lab's servers) ---
+
+def test_portal_env_is_the_sandboxs_only_and_private(made):
+    sb = made["sb"]
+    path = sb.folder / "portal.env"
+    assert path.stat().st_mode & 0o777 == 0o600
+    written = dict(line.split("=", 1) for line in path.read_text().splitlines())
+    assert written["MARSAD_SANDBOX"] == NAME and written["MARSAD_ENV"] == "sandbox"
+    assert written["MARSAD_SANDBOX_PORT"] == str(sb.port)
+    assert written["MARSAD_DATABASE_URL"] == f"sqlite:///{sb.sqlite_path}"
+    assert written["MARSAD_COOKIE_SECURE"] == "0"          # its own port, plain HTTP
+    assert all(k.startswith("MARSAD_") for k in written)
+
+
+def _form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_portal_behind_a_tls_front_lives_under_its_prefix(made):
+    import dataclasses
+
+    from portal.progress import create_sandbox_app
+    from services.sandbox import hosting
+
+    prefix = hosting.url_prefix(NAME)
+    sb = dataclasses.replace(made["sb"], url_prefix=prefix, public_url=f"https://10.0.0.5{prefix}")
+    engine = database_of(sb).engine()
+    try:
+        app = create_sandbox_app(sb, engine=engine, store=objects_of(sb).store(), TESTING=True)
+        client = app.test_client()
+        front = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.9", "X-Forwarded-Host": "10.0.0.5"}
+        assert client.get("/login", headers=front).status_code == 404      # not this sandbox's address
+        away = client.get(f"{prefix}exercises", headers=front, base_url="https://10.0.0.5")
+        assert away.status_code == 302 and away.location == f"{prefix}login?next={prefix}exercises", away.location
+        page = client.get(away.location, headers=front, base_url="https://10.0.0.5")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert f'action="{prefix}login"' in html and 'href="/static' not in html
+        assert f'href="{prefix}login?next=' in html      # the language links stay in the sandbox
+        answer = client.post(away.location, headers=front, base_url="https://10.0.0.5",
+                             data={"username": "trainee-01", "password": made["passwords"]["trainee-01"],
+                                   "csrf_token": _form_token(html)})
+        assert answer.status_code == 302 and answer.location == f"{prefix}exercises", answer.location
+        cookie = answer.headers["Set-Cookie"]
+        assert f"marsad_sbx_{NAME}=" in cookie and f"Path={prefix.rstrip('/')}" in cookie
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        assert client.get(f"{prefix}exercises", headers=front, base_url="https://10.0.0.5").status_code == 200
+    finally:
+        engine.dispose()
+
+
+def test_nginx_location_forwards_the_prefix_to_the_sandbox_port(made):
+    import dataclasses
+
+    from services.sandbox import hosting
+
+    sb = dataclasses.replace(made["sb"], url_prefix=hosting.url_prefix(NAME), port=5123)
+    text = hosting.nginx_location(sb)
+    assert f"location /sandbox/{NAME}/ {{" in text and "proxy_pass http://127.0.0.1:5123;" in text
+    assert f"location = /sandbox/{NAME} {{ return 301 /sandbox/{NAME}/; }}" in text
+    assert "X-Forwarded-Proto $scheme" in text
+    with pytest.raises(sandbox.SandboxError, match="not made to be served"):
+        hosting.nginx_location(dataclasses.replace(sb, url_prefix="/elsewhere/"))
+    with pytest.raises(sandbox.SandboxError, match="sandbox name"):
+        hosting.unit("x;rm -rf")
+
+
+def test_lab_create_runs_the_servers_own_create_command():
+    from services.cli.sandbox import create as create_command
+    from services.sandbox import onlab
+
+    args = onlab.create_arguments("tunis-0325", trainees=20, trainers=2, institution="OTE", days=5, language="fr",
+                                  pdf=False, public_url="https://10.213.13.13/sandbox/tunis-0325/")
+    assert args[0] == "create"
+    # The arguments are the server's `marsad sandbox create`'s own: its parser takes them as they are.
+    params = create_command.make_context("create", args[1:]).params
+    assert params["name"] == "tunis-0325" and params["trainees"] == 20 and params["trainers"] == 2
+    assert params["institution"] == "OTE" and params["days"] == 5 and params["language"] == "fr"
+    assert params["pdf"] is False and params["target"] == "local" and params["host"] == "127.0.0.1"
+    assert params["url_prefix"] == "/sandbox/tunis-0325/"
+    assert params["public_url"] == "https://10.213.13.13/sandbox/tunis-0325/"
+
+
+def test_lab_target_refuses_production_and_labs_without_a_sandbox_server(made, tmp_path):
+    import yaml
+
+    result = CliRunner().invoke(main, ["sandbox", "create", "lab-one", "--target", "lab", "--env", "onm-production"])
+    assert result.exit_code == 1 and "never on a production deployment" in result.output
+    data = yaml.safe_load((REPO / "hardware/environments/lab.yaml").read_text())
+    for server in data["servers"]:
+        server["roles"] = [r for r in server["roles"] if r != "sandbox"]
+    (tmp_path / "lab.yaml").write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(main, ["sandbox", "create", "lab-one", "--target", "lab",
+                                       "--env", str(tmp_path / "lab.yaml")])
+    assert result.exit_code == 1 and "no server with the sandbox role" in result.output
+    assert not (made["sb"].folder.parent / "lab-one").exists()
+
+
+def test_lab_target_says_how_to_bring_the_lab_up(made, monkeypatch, tmp_path):
+    from services import lab
+
+    monkeypatch.setattr(lab, "STATE_ROOT", tmp_path / "no-lab-here")
     result = CliRunner().invoke(main, ["sandbox", "create", "lab-one", "--target", "lab"])
-    assert result.exit_code == 1 and "make lab" in result.output
+    assert result.exit_code == 1 and "make lab" in result.output and "make deploy ENV=lab" in result.output
     assert not (made["sb"].folder.parent / "lab-one").exists()
 
 

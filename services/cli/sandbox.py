@@ -50,21 +50,34 @@ def sandbox_group() -> None:
 @click.option("--institution", default="MI-PAF", show_default=True, help="The institution trainees act for.")
 @click.option("--days", default=14, show_default=True, help="Days until the sandbox expires.")
 @click.option("--target", type=click.Choice(["local", "lab"]), default="local", show_default=True,
-              help="local: this machine; lab: the hardware lab's servers (not available yet).")
+              help="local: this machine; lab: the sandbox server of hardware lab --env, served by its nginx.")
+@click.option("--env", "env", default="lab", show_default=True,
+              help="Target lab: the lab environment (hardware/environments/ENV.yaml, or a file).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the portal listens on.")
 @click.option("--port", type=int, help="Portal port (default: the first free from 5101).")
 @click.option("--language", type=click.Choice(["ar", "fr", "en"]), default="ar", show_default=True,
               help="The accounts' language.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also a PDF credentials sheet (WeasyPrint).")
+@click.option("--url-prefix", default="", help="Served under this path by a web front (e.g. /sandbox/NAME/).")
+@click.option("--public-url", default="", help="The address trainees use, when a web front serves the portal.")
 @_handled
-def create(name, trainees, trainers, institution, days, target, host, port, language, pdf):
+def create(name, trainees, trainers, institution, days, target, env, host, port, language, pdf, url_prefix,
+           public_url):
     """Create sandbox NAME: database, accounts, synthetic data, practice files, credentials sheet."""
     from services import sandbox
     from services.sandbox.credentials import pdf_available
 
     sb, sheet = sandbox.create(name, trainees=trainees, trainers=trainers, institution=institution, days=days,
-                               target=target, host=host, port=port, language=language, pdf=pdf,
-                               say=lambda m: click.echo(f"  {m}"))
+                               target=target, env=env, host=host, port=port, language=language, pdf=pdf,
+                               url_prefix=url_prefix, public_url=public_url, say=lambda m: click.echo(f"  {m}"))
+    if sb.target == "lab":
+        click.echo(f"sandbox {sb.name} created on {sb.lab['server']} ({sb.lab['env']}) "
+                   f"in {sb.timings['create']['total']:.1f} s")
+        click.echo(f"  portal:      {sb.url}  (TLS by the lab's nginx; its certificate is self-signed)")
+        click.echo(f"  on server:   {sb.lab['folder']} (database, objects), unit marsad-sandbox@{sb.name}")
+        click.echo(f"  credentials: {', '.join(str(p) for p in sheet)}")
+        click.echo(f"  expires:     {sb.expires}")
+        return
     t = sb.timings["create"]
     steps = ", ".join(f"{STEP_NAMES[k]} {v:.1f}" for k, v in t.items() if k in STEP_NAMES)
     kinds = {k: sum(a.kind == k for a in sb.accounts) for k in ("trainee", "trainer", "roleplay")}
@@ -73,7 +86,8 @@ def create(name, trainees, trainers, institution, days, target, host, port, lang
     click.echo(f"  folder:      {sb.folder}")
     click.echo(f"  database:    {sandbox.database_of(sb).describe()}")
     click.echo(f"  objects:     {sandbox.objects_of(sb).describe()}")
-    click.echo(f"  portal:      {sb.url}  (start it: marsad sandbox serve {sb.name})")
+    started = "" if sb.url_prefix else f"  (start it: marsad sandbox serve {sb.name})"
+    click.echo(f"  portal:      {sb.url}{started}")
     click.echo(f"  accounts:    {kinds['trainee']} trainees ({trainee_role} at {sb.institution}), "
                f"{kinds['trainer']} trainer(s), {kinds['roleplay']} role-play accounts for exercise (b)")
     click.echo(f"  credentials: {', '.join(str(p) for p in sheet)}")
@@ -112,12 +126,16 @@ def list_command(as_json):
 
 @sandbox_group.command("reset")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
 @_handled
-def reset(name):
+def reset(name, as_json):
     """Restore NAME's seeded state: database and objects as they were after create (accounts kept)."""
     from services import sandbox
 
     seconds = sandbox.reset(name)
+    if as_json:
+        emit_json({"name": name, "seconds": seconds})
+        return
     click.echo(f"sandbox {name} reset to its seeded state in {seconds:.2f} s")
 
 
@@ -168,6 +186,29 @@ def progress(name, as_json, lang):
     click.echo("✓ done  … started  · not yet")
 
 
+@sandbox_group.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@_handled
+def show(name, as_json):
+    """NAME's manifest (accounts, content, timings, history), without its session key."""
+    from dataclasses import asdict
+
+    from services import sandbox
+
+    sandbox.ensure_allowed()
+    sb = sandbox.load(name)
+    data = {**asdict(sb), "folder": str(sb.folder), "url": sb.url}
+    data.pop("secret_key")
+    data["credentials"] = sorted(p.name for p in sb.folder.glob("credentials.*"))
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("name", "target", "institution", "trainees", "trainers", "url", "created", "expires", "folder"):
+        click.echo(f"{key + ':':<13}{data[key]}")
+    click.echo(f"{'accounts:':<13}{', '.join(a.username for a in sb.accounts)}")
+
+
 @sandbox_group.command("serve")
 @click.argument("name")
 @click.option("--host", help="Address to listen on (default: the sandbox's).")
@@ -183,6 +224,8 @@ def serve(name, host, port):
 
     sandbox.ensure_allowed()
     sb = sandbox.load(name)
+    if sb.target == "lab":
+        raise click.ClickException(f"sandbox {name} is served on {sb.lab['server']} at {sb.url}")
     if sb.expired():
         click.echo(f"note: sandbox {name} expired on {sb.expires}; destroy it when the training is over", err=True)
     # From here on this process is the sandbox's: none of the host's settings stay in reach.

@@ -18,8 +18,9 @@ Isolation inside the code: whoever works on a sandbox's database does so within
 so the policy decision seals them in (a sandbox principal reaches only resources of its
 sandbox; the trainee role counts only there). Safety on production hosts: services/sandbox/safety.py.
 
-Targets: `local` (this machine). `lab` (the hardware lab's servers) waits for the lab and the
-deployment playbooks.
+Targets: `local` (this machine) and `lab`: the sandbox server of a hardware lab deployed with
+the `sandbox` role (services/sandbox/onlab.py drives it over SSH; there the sandbox is a local
+one, served by systemd behind the server's nginx: services/sandbox/hosting.py).
 """
 from __future__ import annotations
 
@@ -51,12 +52,6 @@ KEPT_SETTINGS = ("MARSAD_POLICIES_DIR", "MARSAD_DEFAULT_LANGUAGE", "MARSAD_TIMEZ
 def check_target(target: str) -> None:
     if target not in TARGETS:
         raise SandboxError(f"unknown target {target!r}; one of {', '.join(TARGETS)}")
-    if target == "lab":
-        # A lab sandbox is a whole deployed Marsad on the lab's servers, seeded like a local one: it waits
-        # for deployments to carry this package and to set a sandbox database server apart.
-        raise SandboxError("target lab is not available yet: it needs the hardware lab (`make lab`) with a Marsad "
-                           "release that includes sandboxes deployed on it (`make deploy ENV=lab`); "
-                           "use --target local")
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -89,8 +84,10 @@ def environ(sb: Sandbox, base=None) -> dict[str, str]:
         "MARSAD_DATABASE_URL": database.url,
         "MARSAD_SECRET_KEY": sb.secret_key,
         "MARSAD_LOCAL_ACCOUNTS": "1",
-        # Served over plain HTTP on its own port; put it behind TLS to serve beyond the training room.
-        "MARSAD_COOKIE_SECURE": "0",
+        "MARSAD_SANDBOX_PORT": str(sb.port),
+        # On its own port over plain HTTP, unless a TLS front serves it (target lab).
+        "MARSAD_COOKIE_SECURE": "1" if sb.public_url.startswith("https://") else "0",
+        "MARSAD_TRUSTED_PROXIES": "1" if sb.url_prefix else "0",
     })
     if objects.kind == "local":
         env.update({"MARSAD_STORAGE": "local", "MARSAD_STORAGE_DIR": str(objects.live)})
@@ -99,11 +96,25 @@ def environ(sb: Sandbox, base=None) -> dict[str, str]:
     return env
 
 
+def write_portal_env(sb: Sandbox) -> Path:
+    """The portal's environment as a file a service manager reads (systemd's EnvironmentFile)."""
+    env = {k: v for k, v in environ(sb).items() if k.startswith("MARSAD_")}
+    path = sb.folder / "portal.env"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # it holds the session key
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.writelines(f"{k}={v}\n" for k, v in sorted(env.items()))
+    return path
+
+
 def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str = "MI-PAF", days: int = 14,
            target: str = "local", host: str = "127.0.0.1", port: int | None = None, language: str = "ar",
-           pdf: bool = True, today: dt.date | None = None,
-           say: Callable[[str], None] = print) -> tuple[Sandbox, list[Path]]:
-    """Create and seed sandbox `name`; returns it and the credentials sheet's files."""
+           pdf: bool = True, url_prefix: str = "", public_url: str = "", env: str = "lab",
+           today: dt.date | None = None, say: Callable[[str], None] = print) -> tuple[Sandbox, list[Path]]:
+    """Create and seed sandbox `name`; returns it and the credentials sheet's files.
+
+    Target lab: on hardware environment `env`'s sandbox server (services/sandbox/onlab.py).
+    `url_prefix` and `public_url`: the portal is served under that path by a web front.
+    """
     from services import db
     from services.catalog import default_catalog
     from services.policy import load_policies
@@ -114,6 +125,13 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
     ensure_allowed()
     check_target(target)
     check_name(name)
+    if target == "lab":
+        from services.sandbox import onlab
+
+        return onlab.create(env, name, trainees=trainees, trainers=trainers, institution=institution, days=days,
+                            language=language, pdf=pdf, say=say)
+    if url_prefix and not (url_prefix.startswith("/") and url_prefix.endswith("/")):
+        raise SandboxError(f"--url-prefix {url_prefix!r}: a path that starts and ends with '/'")
     if not 1 <= trainees <= MAX_TRAINEES:
         raise SandboxError(f"--trainees: between 1 and {MAX_TRAINEES}")
     if trainers < 1:
@@ -128,7 +146,8 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
     today = today or utcnow().date()
     sb = Sandbox(name=name, folder=folder, target=target, institution=institution, trainees=trainees,
                  trainers=trainers, created=utcnow().isoformat(), expires=(today + dt.timedelta(days=days)).isoformat(),
-                 host=host, port=port or 0, secret_key=secrets.token_urlsafe(48))
+                 host=host, port=port or 0, secret_key=secrets.token_urlsafe(48), url_prefix=url_prefix,
+                 public_url=public_url)
     sb.database = {"kind": "postgresql"} if os.environ.get("MARSAD_SANDBOX_DATABASE_URL") else {"kind": "sqlite"}
     sb.storage = ({"kind": "s3", "prefix": f"sbx-{name}"} if os.environ.get("MARSAD_SANDBOX_S3_ENDPOINT")
                   else {"kind": "local"})
@@ -175,6 +194,7 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
         sb.timings = {"create": timings}
         sb.note("created", seconds=timings["total"])
         sb.save()
+        write_portal_env(sb)
     except BaseException:
         # Leave nothing half made, but only what this create made: a database or buckets of the
         # same name that were there before belong to someone else. The first error is the one to report.
@@ -192,6 +212,10 @@ def reset(name: str) -> float:
     """Restore the seeded state (database and objects); returns the seconds it took."""
     ensure_allowed()
     sb = load(name)
+    if sb.target == "lab":
+        from services.sandbox import onlab
+
+        return onlab.reset(sb)
     started = time.perf_counter()
     database_of(sb).restore()
     objects_of(sb).publish()
@@ -204,6 +228,10 @@ def reset(name: str) -> float:
 
 def leftovers(sb: Sandbox) -> list[str]:
     """What of `sb` still exists: files, databases, buckets. Empty after `destroy`."""
+    if sb.target == "lab":
+        from services.sandbox import onlab
+
+        return onlab.leftovers(sb)
     found = database_of(sb).leftovers() + objects_of(sb).leftovers()
     if sb.folder.exists():
         found.append(str(sb.folder))
@@ -227,6 +255,10 @@ def destroy(name: str) -> list[str]:
     """
     ensure_allowed()
     sb = load(name)
+    if sb.target == "lab":
+        from services.sandbox import onlab
+
+        return onlab.destroy(sb)
     removed = _remove(sb)
     left = leftovers(sb)
     if left:
@@ -238,9 +270,14 @@ def progress_table(sb: Sandbox):
     """(exercises, {trainee: {exercise code: Outcome}}) read from the sandbox's database."""
     from services import db
     from services.policy import serving_sandbox
-    from services.sandbox.training import load_exercises, progress
+    from services.sandbox.training import Outcome, load_exercises, progress
 
     exercises = load_exercises()
+    if sb.target == "lab":
+        from services.sandbox import onlab
+
+        table = onlab.progress(sb)
+        return exercises, {user: {code: Outcome(**o) for code, o in row.items()} for user, row in table.items()}
     engine = database_of(sb).engine()
     try:
         with serving_sandbox(sb.name), db.session(engine) as s:
@@ -250,6 +287,11 @@ def progress_table(sb: Sandbox):
 
 
 def port_open(sb: Sandbox, timeout: float = 0.2) -> bool:
+    """Whether the sandbox's portal answers (on a lab: its address through the server's nginx)."""
+    if sb.target == "lab":
+        from services.sandbox import onlab
+
+        return onlab.serving(sb)
     host = "127.0.0.1" if sb.host in ("", "0.0.0.0") else sb.host
     try:
         with socket.create_connection((host, sb.port), timeout=timeout):

@@ -7,6 +7,10 @@
         seed/                            the seeded state reset copies back: marsad.db, objects/
         files/<username>/                practice files handed to each trainee (answer keys for trainers)
         credentials.csv|html|pdf         the trainer's credentials sheet (mode 0600)
+        portal.env                       the portal's environment, for a service manager (mode 0600)
+
+A sandbox of target lab lives on the lab's sandbox server in that layout; the control machine
+keeps only its manifest (without the secret key) and its credentials sheet, in the same place.
 """
 from __future__ import annotations
 
@@ -73,6 +77,11 @@ class Sandbox:
     expires: str = ""              # ISO date: the sandbox is expired from that day on
     host: str = "127.0.0.1"
     port: int = 0
+    # Behind a web front (target lab): the path it forwards to the portal, and the address trainees use.
+    url_prefix: str = ""
+    public_url: str = ""
+    # Target lab, on the control machine: the environment and the server the sandbox lives on.
+    lab: dict = field(default_factory=dict)
     secret_key: str = ""
     database: dict = field(default_factory=lambda: {"kind": "sqlite"})
     storage: dict = field(default_factory=lambda: {"kind": "local"})
@@ -104,6 +113,8 @@ class Sandbox:
 
     @property
     def url(self) -> str:
+        if self.public_url:
+            return self.public_url
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}/"
 
