@@ -154,8 +154,9 @@ def _keep_here(remote: Remote, name: str, folder: Path) -> tuple[Sandbox, list[P
     remote_folder = data.pop("folder")
     data["accounts"] = [Account(**a) for a in data.get("accounts", ())]
     known = set(Sandbox.__dataclass_fields__) - {"folder", "secret_key", "target", "lab"}
+    env_file = str(Path(remote.env.file).resolve()) if remote.env.file else ""
     sb = Sandbox(folder=folder, target="lab", **{k: v for k, v in data.items() if k in known},
-                 lab={"env": remote.env.name, "env_file": str(remote.env.file or ""), "server": remote.server.name,
+                 lab={"env": remote.env.name, "env_file": env_file, "server": remote.server.name,
                       "address": remote.server.address, "folder": remote_folder})
     folder.mkdir(parents=True, mode=0o700)
     sb.save()
