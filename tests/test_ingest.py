@@ -148,6 +148,7 @@ def test_headers_in_arabic_or_french_are_recognised(engine, store):
 
 BAD_ROWS = [
     ("required", {"nationality": ""}, "nationality", "required"),
+    ("required date", {"event_date": ""}, "event_date", "required"),
     ("unknown code", {"nationality": "Atlantis"}, "nationality", "unknown_code"),
     ("malformed date", {"event_date": "31/02/2024"}, "event_date", "bad_date"),
     ("impossible iso date", {"event_date": "2024-13-40"}, "event_date", "bad_date"),
@@ -181,6 +182,110 @@ def test_exit_before_entry_of_the_same_person(engine, store):
     result = submit(engine, store, csv_bytes(rows))
     assert [(p.row, p.field, p.code) for p in result.problems] == [(3, "event_date", "exit_before_entry")]
     assert count_rows(engine, CATALOG, "border_crossings") == 0
+
+
+def test_exits_of_different_persons_are_no_error(engine, store):
+    # Nobody exits twice: the check stops at its first question (does anyone?).
+    rows = [border_row(1, direction="EXIT", event_date="2024-07-01", person_id="P1"),
+            border_row(2, direction="EXIT", event_date="2024-07-02", person_id="P2"),
+            border_row(3, direction="ENTRY", event_date="2024-07-03", person_id="P1")]
+    result = submit(engine, store, csv_bytes(rows))
+    assert result.valid, [(p.row, p.field, p.code) for p in result.problems]
+
+
+def test_exit_check_leaves_the_planner_settings_as_they_were(postgres):
+    from sqlalchemy import text
+
+    from services.datasets_db import dataset_table
+    from services.ingest.loader import exit_before_entry
+
+    eng = db.make_engine(postgres.create_database("exit_settings"))
+    db.upgrade(eng)
+    rule = next(r for r in CATALOG.dataset("border_crossings").rules if r.kind == "exit_not_before_entry")
+    with eng.connect() as conn, conn.begin():
+        assert exit_before_entry(conn, dataset_table(CATALOG.dataset("border_crossings")), rule.params, 1) == []
+        assert conn.execute(text("SHOW enable_sort")).scalar() == "on"
+    eng.dispose()
+
+
+FULL_HEADER = CATALOG.dataset("border_crossings").field_names
+
+
+def _full_row(n: int, **overrides) -> dict:
+    return border_row(n, **{"document_number": f"D{n}", "country_of_residence": "TUN", "purpose": "TOURISM",
+                            **overrides})
+
+
+def test_rows_in_field_order_load_as_read_with_empty_cells_as_null(engine, store, monkeypatch):
+    from services.ingest.reader import Block
+
+    lines_used = []
+    real_lines = Block.lines
+    monkeypatch.setattr(Block, "lines", lambda self, sep: lines_used.append(1) or real_lines(self, sep))
+    rows = [_full_row(1, family_name="Lefèvre", given_name="Hélène"),
+            _full_row(2, family_name="", document_number="", birth_date="", age="", purpose=""),
+            _full_row(3, given_name="", country_of_residence="", family_name="Ben Ali")]
+    result = submit(engine, store, csv_bytes(rows, header=FULL_HEADER))
+    assert result.valid, [(p.row, p.field, p.code) for p in result.problems]
+    loaded = rows_in(engine, CATALOG, "border_crossings")
+    assert [(r["family_name"], r["given_name"]) for r in loaded] == [("Lefèvre", "Hélène"), (None, "Amira"),
+                                                                     ("Ben Ali", None)]
+    assert (loaded[1]["document_number"], loaded[1]["birth_date"], loaded[1]["age"], loaded[1]["purpose"]) == \
+        (None, None, None, None)
+    assert loaded[0]["birth_date"] == dt.date(1990, 3, 2) and loaded[2]["country_of_residence"] is None
+    assert bool(lines_used) == (engine.dialect.name == "postgresql")  # COPY took the block's own lines
+
+
+def test_backslashes_spaces_and_a_literal_null_mark_load_as_written(engine, store):
+    rows = [_full_row(1, family_name="A\\B", given_name="\\N"),
+            _full_row(2, family_name="\u00a0Ben  Ali ", given_name="  Amira"),
+            _full_row(3, family_name="", given_name="Hédi"),
+            _full_row(4, family_name="Ben\tAli", given_name="Amira")]   # a tab (COPY's separator) is white space
+    result = submit(engine, store, csv_bytes(rows, header=FULL_HEADER))
+    assert result.valid, [(p.row, p.field, p.code) for p in result.problems]
+    loaded = rows_in(engine, CATALOG, "border_crossings")
+    assert [(r["family_name"], r["given_name"]) for r in loaded] == [("A\\B", "\\N"), ("Ben Ali", "Amira"),
+                                                                     (None, "Hédi"), ("Ben Ali", "Amira")]
+
+
+def test_plain_iso_date_columns_are_read_as_parse_date_reads_them():
+    """The numpy check of yyyy-mm-dd columns accepts exactly what the per-value parser accepts."""
+    import random
+
+    from services.ingest.fields import FieldError, _iso_keys, field_parser
+
+    field = CATALOG.dataset("border_crossings").field("birth_date")
+    parse = field_parser(field, CATALOG)
+    cells = ["1900-01-01", "1899-12-31", "2000-02-29", "1900-02-29", "2023-02-29", "2024-04-31", "2024-13-01",
+             "2024-00-10", "2024-01-00", "0000-01-01", "2024-1-01", "2024/01/01", " 2024-01-01", "2024-W01-1",
+             "٢٠٢٤-01-01", "2024-01-011", "", (dt.date.today() + dt.timedelta(days=1)).isoformat(), "2024-01-0a"]
+    rnd = random.Random(1)
+    cells += ["%04d-%02d-%02d" % (rnd.randrange(10000), rnd.randrange(14), rnd.randrange(33)) for _ in range(3000)]
+
+    def key(cell):
+        try:
+            day = parse(cell)
+        except FieldError:
+            return None
+        return 0 if day is None else day.year * 10_000 + day.month * 100 + day.day
+
+    for cell in cells:
+        keys = _iso_keys([cell], *field.bounds(), field.required)
+        if keys is not None:  # accepted: exactly the parser's date (None: the parser decides)
+            assert list(keys) == [key(cell)], cell
+        elif cell[4:5] == "-" and cell[7:8] == "-" and len(cell) == 10 and cell.isascii() and cell[:4].isdigit():
+            assert key(cell) is None, cell  # a plain-looking cell is refused only if the parser refuses it
+    assert _iso_keys(["2024-07-14", ""], None, None, required=True) is None  # the parser reports `required`
+
+
+def test_wide_space_is_all_white_space_beyond_ascii():
+    import sys
+
+    from services.ingest.fields import WIDE_SPACE
+
+    wide = [chr(i) for i in range(128, sys.maxunicode + 1) if chr(i).isspace()]
+    assert all(WIDE_SPACE.fullmatch(ch) for ch in wide)
+    assert len(WIDE_SPACE.findall("".join(chr(i) for i in range(128, sys.maxunicode + 1)))) == len(wide)
 
 
 def test_date_order_rule(engine, store):

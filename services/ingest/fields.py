@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+
+import numpy as np
 
 from services.catalog import Catalog, Field, fold
 
@@ -172,9 +175,11 @@ def _with_required(parse, required: bool):
 # the single definition of what a valid value is.
 #
 # Each column comes out twice: typed values (for the cross-field rules and for inserts) and,
-# when asked, its text for PostgreSQL's COPY (text format: \N is NULL, backslash escapes).
+# when asked, its text for PostgreSQL's COPY (text format, backslash escapes). NULL is written
+# as an empty text (the loader's COPY says so), as an empty cell is read: no value is ever an
+# empty string, and a column whose cells need no change is then its own text, empty cells too.
 
-NULL = "\\N"
+NULL = ""
 _ARABIC_DIGITS = re.compile(r"[\u0660-\u066c\u06f0-\u06f9]")  # a bare class: far faster than alternatives
 
 
@@ -195,7 +200,8 @@ def column_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
     if field.type == "string":
         return _string_column(field, parse)
     if field.type == "date":
-        return _memo_column(parse, _iso_dates(*field.bounds(today)))
+        bounds = field.bounds(today)
+        return _date_column(_memo_column(parse, _iso_dates(*bounds)), *bounds, field.required)
     if field.type in ("code", "boolean", "integer"):
         return _memo_column(parse)
     return _plain_column(parse)
@@ -239,12 +245,84 @@ def _iso_dates(lo, hi):
     return parse_all
 
 
+class IsoDates(Sequence):
+    """The dates of a column of empty or plain yyyy-mm-dd cells, held as yyyymmdd integers
+    (`keys`, 0 for an empty cell): a date object is made only for a cell asked for."""
+
+    def __init__(self, cells: list, keys: np.ndarray):
+        self.cells, self.keys = cells, keys
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def __getitem__(self, i):
+        return dt.date.fromisoformat(self.cells[i]) if self.cells[i] else None
+
+    def __iter__(self):
+        return (dt.date.fromisoformat(cell) if cell else None for cell in self.cells)
+
+
+def _date_column(memo, lo, hi, required: bool):
+    """Dates for COPY: a column of plain yyyy-mm-dd cells within the bounds (birth dates, all
+    different) is checked at numpy speed and is its own text; any other goes to `memo`."""
+    def run(column, want_values=True, want_text=False):
+        if want_text:
+            keys = _iso_keys(column, lo, hi, required)
+            if keys is not None:
+                return IsoDates(column, keys) if want_values else None, [], column
+        return memo(column, want_values, want_text)
+
+    return run
+
+
+_DIGITS_AT = [0, 1, 2, 3, 5, 6, 8, 9]  # yyyy-mm-dd
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _iso_keys(cells, lo: dt.date | None, hi: dt.date | None, required: bool) -> np.ndarray | None:
+    """yyyymmdd of each cell (0 for an empty one) when every cell is empty (and may be) or a valid
+    yyyy-mm-dd date within the bounds, as parse_date would find; else None (then `parse` decides)."""
+    try:
+        "".join(cells)  # only strings join (a spreadsheet's date cells are dates)
+    except TypeError:
+        return None
+    chars = np.array(cells, dtype="U11").view(np.uint32).reshape(len(cells), 11)  # code points, 0-padded
+    empty = chars[:, 0] == 0
+    if (required and empty.any()) or chars[:, 10].any():  # a cell longer than 10 characters
+        return None
+    dated = chars[~empty]
+    digits = dated[:, _DIGITS_AT] - ord("0")  # unsigned: a character below "0" wraps to a large number
+    if (digits > 9).any() or (dated[:, [4, 7]] != ord("-")).any():
+        return None
+    digits = digits.astype(np.int64)
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    if (year < 1).any() or (month < 1).any() or (month > 12).any():
+        return None
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (day < 1).any() or (day > _MONTH_DAYS[month] + (leap & (month == 2))).any():
+        return None
+    keys = year * 10_000 + month * 100 + day
+    if (lo is not None and keys.min(initial=99_999_999) < _key(lo)) or \
+            (hi is not None and keys.max(initial=0) > _key(hi)):
+        return None
+    out = np.zeros(len(cells), np.int64)
+    out[~empty] = keys
+    return out
+
+
+def _key(day: dt.date) -> int:
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
 def _memo_column(parse, parse_all=None):
     """Codes, dates and small integers repeat: each distinct raw value is parsed once per file,
     and a batch whose values were all seen before costs one dict look-up per cell.
     `parse_all`, when given, may parse all the new values of a batch at once (see _iso_dates)."""
     value_of: dict = {}  # raw -> typed value
     text_of: dict = {}   # raw -> COPY text (never None: a raw value missing here is new or invalid)
+    as_read: set = set()  # the raw values whose COPY text is the raw value itself
     errors: dict = {}
 
     def learn(column) -> dict:
@@ -253,7 +331,9 @@ def _memo_column(parse, parse_all=None):
         if len(text_of) + len(missing) > _MEMO_LIMIT:
             value_of.clear()  # a high-cardinality column (birth dates): start afresh, memory stays bounded
             text_of.clear()
+            as_read.clear()
             missing = set(column)
+        new = missing
         if parse_all is not None and len(missing) > 8:
             parsed = parse_all(missing.difference(("",)))  # an empty cell: `parse` says required or None
             if parsed is not None:
@@ -274,17 +354,25 @@ def _memo_column(parse, parse_all=None):
                     if len(errors) < _MEMO_LIMIT:
                         errors[raw] = failure
             failed[raw] = err
+        as_read.update(raw for raw in new if text_of.get(raw) == raw)
         return failed
+
+    def texts_of(column):
+        """COPY texts of values all known valid (else KeyError): the column itself when every
+        value is written as it came."""
+        return column if as_read.issuperset(column) else list(map(text_of.__getitem__, column))
 
     def run(column, want_values=True, want_text=False):
         bad = []
         try:
-            texts = list(map(text_of.__getitem__, column))
+            texts = texts_of(column)
         except KeyError:  # values not seen yet, or invalid
             failed = learn(column)
-            texts = list(map(text_of.get, column))
             if failed:
+                texts = list(map(text_of.get, column))
                 bad = [(i, failed[raw]) for i, raw in enumerate(column) if raw in failed]
+            else:
+                texts = texts_of(column)
         values = list(map(value_of.get, column)) if want_values else None
         return values, bad, texts if want_text else None
 
@@ -310,6 +398,7 @@ def _string_column(field: Field, parse):
             untidy = "\u00a0" in joined or _ARABIC_DIGITS.search(joined) is not None
         if untidy:
             values = [normalise_text(v) for v in values]
+        tidy = values  # the column's COPY texts while no value is bad or holds a backslash (NULL is "")
         bad = []
         if "" in values:
             if required:
@@ -327,18 +416,24 @@ def _string_column(field: Field, parse):
             values = list(values)  # never the caller's column: its raw cells name the errors
             for i, _ in bad:
                 values[i] = None
-        return values, bad, _string_texts(values, "\\" in joined) if want_text else None
+        if not want_text:
+            return values, bad, None
+        backslash = "\\" in joined
+        return values, bad, tidy if not bad and not backslash else _string_texts(values, backslash)
 
     return run
 
 
 _EDGE_SPACE = re.compile(r"(?:^|\x1f)\s|\s(?:\x1f|$)")
+# White space beyond ASCII (str.isspace's); a bare class, as for the digits above.
+WIDE_SPACE = re.compile("[\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 
 
 def _edge_space(joined: str, cells: int) -> bool:
     """Whether some of the `cells` joined by \\x1f starts or ends with white space (str.strip's)."""
-    if joined.isascii() and joined.count("\x1f") == cells - 1 and \
-            not any(ch in joined for ch in "\t\n\r\x0b\x0c\x1c\x1d\x1e"):
+    if joined.count("\x1f") == cells - 1 and not any(ch in joined for ch in "\t\n\r\x0b\x0c\x1c\x1d\x1e") \
+            and (joined.isascii() or WIDE_SPACE.search(joined) is None):
+        # The only white space is " " (and the separators): look for one beside a separator.
         return " \x1f" in joined or "\x1f " in joined or joined[:1] == " " or joined[-1:] == " "
     return _EDGE_SPACE.search(joined) is not None  # \s is str.strip's white space
 

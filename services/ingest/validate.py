@@ -6,6 +6,7 @@ not before their entry) are checked by the loader in SQL, inside the load transa
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Iterable, Iterator
@@ -13,7 +14,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from services.catalog import Catalog, Dataset, fold
-from services.ingest.fields import NULL, column_parser, copy_text
+from services.ingest.fields import NULL, IsoDates, column_parser, copy_text
 from services.ingest.reader import Batch, Block
 
 HEADER_SEARCH_ROWS = 20  # title rows a spreadsheet may carry above its header
@@ -109,6 +110,7 @@ class RowValidator:
         # (column position in the file, field position, column parser, field name, typed values wanted)
         self.plan = [(col, index[name], parsers[name], name, not as_text or name in typed)
                      for col, name in enumerate(header.columns) if name]
+        self.in_field_order = header.columns == self.names  # column c of the file is field c
         # the provenance (submission, institution) closes every COPY line the same way
         self.text_tail = "".join("\t" + copy_text(v) for v in provenance)
         self.provenance = provenance
@@ -119,12 +121,15 @@ class RowValidator:
         read = 0
         for batch in batches:
             if isinstance(batch, Block):
-                numbers, raw_columns = batch.numbers, batch.columns
+                numbers, raw_columns, source = batch.numbers, batch.columns, batch if batch.text else None
                 read += len(numbers)
             else:
                 numbers, raw_columns = self._columns_of(batch, problems)
+                source = None
                 read += len(batch)  # rows of another width were read too
-            yield self._batch(numbers, raw_columns, problems) if numbers else []
+            valid = self._batch(numbers, raw_columns, problems, source) if numbers else []
+            del batch, numbers, raw_columns, source  # freed before the next block is cut (see CsvRows.batches)
+            yield valid
             if self.progress:
                 self.progress(read)
 
@@ -147,10 +152,14 @@ class RowValidator:
             grid.append(cells)
         return numbers, list(zip(*grid))
 
-    def _batch(self, numbers, raw_columns: list, problems: list[Problem]) -> list:
+    def _batch(self, numbers, raw_columns: list, problems: list[Problem], source: Block | None = None) -> list:
+        """`source`, when given, is the block of text the rows were cut from."""
+        rows = len(numbers)
         numbers, raw_columns = _without_blank_rows(numbers, raw_columns)
         if not numbers:
             return []
+        if len(numbers) != rows:
+            source = None  # blank lines dropped: the block's lines are no longer the rows
         self.rows_seen += len(numbers)
         columns: list = [repeat(None)] * len(self.names)
         texts: list = [repeat(NULL)] * len(self.names)
@@ -169,9 +178,19 @@ class RowValidator:
         if problems:
             return []  # the file will be rejected: no need to build rows
         if self.as_text:
-            lines = map("\t".join, zip(map(str, numbers), *texts))
-            return [(self.text_tail + "\n").join(lines) + self.text_tail + "\n"]
+            return [self._copy_text(numbers, raw_columns, texts, source)]
         return list(zip(numbers, *columns, *(repeat(v) for v in self.provenance)))
+
+    def _copy_text(self, numbers, raw_columns: list, texts: list, source: Block | None) -> str:
+        """One block of COPY lines: the row number, the fields' texts, the provenance."""
+        if source is not None and self.in_field_order and all(map(operator.is_, texts, raw_columns)):
+            # Every cell goes to the database as it was read (column parsers return the very column
+            # then): the block's own lines, tab-separated, are the fields' texts, and cost no joins.
+            lines = source.lines("\t")
+        else:
+            lines = map("\t".join, zip(*texts))
+        tail = self.text_tail
+        return "".join([f"{n}\t{line}{tail}\n" for n, line in zip(numbers, lines)])
 
 
 def _without_blank_rows(numbers, columns: list) -> tuple:
@@ -224,10 +243,17 @@ def _age_suspects(ages: list, births: list, refs: list, tolerance: int, caches: 
         a = _as_integers(ages, caches[0], _small)
     except OverflowError:  # an integer field with no bound: every row is a suspect
         return range(len(ages))
-    b, w = (_as_integers(days, caches[1], lambda d: d.year * 10_000 + d.month * 100 + d.day) for days in (births, refs))
+    b, w = (_day_numbers(days, caches[1]) for days in (births, refs))
     known = (a != _NONE) & (b != _NONE) & (w != _NONE)
     expected = w // 10_000 - b // 10_000 - (w % 10_000 < b % 10_000)  # _age_at on yyyymmdd integers
     return np.flatnonzero(known & (np.abs(expected - a) > tolerance)).tolist()
+
+
+def _day_numbers(days, cache: dict) -> np.ndarray:
+    """yyyymmdd of each date as an int64 array, _NONE where there is none."""
+    if isinstance(days, IsoDates):  # already counted, from the cells
+        return np.where(days.keys == 0, _NONE, days.keys)
+    return _as_integers(days, cache, lambda d: d.year * 10_000 + d.month * 100 + d.day)
 
 
 def _compile_rule(kind: str, params: dict, index: dict[str, int]):
