@@ -2,7 +2,8 @@
 
 Boots the standard profile's three servers (and the restore drill's empty one) as Debian 13
 containers, deploys playbooks/site.yml, deploys again and expects no change, runs the testinfra
-suites, runs the restore drill, and removes the lab. Skipped, with the reason, on a machine that
+suites, makes a training sandbox on the lab's sandbox server and uses it over TLS (target lab),
+runs the restore drill, and removes the lab. Skipped, with the reason, on a machine that
 cannot boot containers (not root, no systemd-nspawn, debootstrap or tinyproxy: `make lab-deps`),
 or when MARSAD_LAB_TEST=0. The root filesystem image and pip's downloads stay cached between
 runs (MARSAD_LAB_CACHE, default /var/cache/marsad-lab).
