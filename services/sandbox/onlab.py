@@ -74,18 +74,16 @@ class Remote:
             raise SandboxError(f"the lab of {self.env.name} is not up on this machine (no {self.lab.key_file}): "
                                f"`make lab` and `make deploy ENV={self.env.name}` first")
 
-    def run(self, arguments: list[str], *, timeout: float = 120, check: bool = True,
-            text: bool = True) -> subprocess.CompletedProcess:
+    def run(self, arguments: list[str], *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        """`marsad-sandbox ARGUMENTS` on the server; its exit code 4 (not found) as SandboxNotFound."""
         command = shlex.join([COMMAND, *arguments])
-        done = subprocess.run([*self.lab.ssh_args(self.server), command], capture_output=True, text=text,
+        done = subprocess.run([*self.lab.ssh_args(self.server), command], capture_output=True, text=True,
                               timeout=timeout)
         if check and done.returncode != 0:
-            err = done.stderr if text else done.stderr.decode(errors="replace")
-            out = done.stdout if text else ""
             if done.returncode == EXIT_NOT_FOUND:
-                raise SandboxNotFound(f"on {self.server.name}: {err.strip()}")
+                raise SandboxNotFound(f"on {self.server.name}: {done.stderr.strip()}")
             raise SandboxError(f"on {self.server.name}, `{command}` failed ({done.returncode}):\n"
-                               f"{(err or out).strip()}")
+                               f"{(done.stderr or done.stdout).strip()}")
         return done
 
     def read(self, path: str) -> bytes:
