@@ -112,7 +112,20 @@ def open_rows(path: Path, shape: FileShape) -> "CsvRows | SheetRows":
     return CsvRows(path, shape) if shape.format == "csv" else SheetRows(path)
 
 
-class CsvRows:
+class _Rows:
+    """A file's rows, an iterator and a context manager that closes the file (see open_rows)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        return self
+
+
+class CsvRows(_Rows):
     """CSV rows. Most blocks of a file are plain (no quotes, one row per line, every row as wide
     as the header): those are cut into columns by two C-level string operations, with no
     per-row object at all. Any other block goes through the csv module, which defines the result."""
@@ -123,14 +136,8 @@ class CsvRows:
         self.reader = csv.reader(self.fh, delimiter=shape.delimiter)
         self.lines = 0  # physical lines consumed by blocks (the csv readers count their own)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def close(self) -> None:
         self.fh.close()
-
-    def __iter__(self):
-        return self
 
     def __next__(self) -> tuple[int, list]:
         with self._errors(lambda: self.reader.line_num):
@@ -208,20 +215,14 @@ class CsvRows:
             raise FieldError("unrecognised_encoding", encoding=self.encoding, row=line()) from None
 
 
-class SheetRows:
+class SheetRows(_Rows):
     """Spreadsheet rows, one at a time and then in batches of _SHEET_BATCH."""
 
     def __init__(self, path: Path):
         self.rows = _sheet_rows(path)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def close(self) -> None:
         self.rows.close()
-
-    def __iter__(self):
-        return self
 
     def __next__(self) -> tuple[int, list]:
         return next(self.rows)
