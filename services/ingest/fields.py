@@ -223,24 +223,12 @@ def _plain_column(parse):
 
 def _iso_dates(lo, hi):
     """A function raw values -> (raws, dates) when every one of them is a yyyy-mm-dd date within
-    the bounds (what `parse` would make of them, found at C speed), else None."""
+    the bounds (what `parse` would make of them, checked by _iso_keys), else None."""
     def parse_all(raws):
         raws = list(raws)
-        try:
-            joined = "".join(raws)  # first: only strings join (a spreadsheet's date cells are dates)
-        except TypeError:
+        if _iso_keys(raws, lo, hi, required=True) is None:
             return None
-        if set(map(len, raws)) != {10}:
-            return None
-        if joined[4::10].count("-") != len(raws):  # as parse_date asks before fromisoformat
-            return None
-        try:
-            dates = list(map(dt.date.fromisoformat, raws))
-        except ValueError:
-            return None
-        if (lo is not None and min(dates) < lo) or (hi is not None and max(dates) > hi):
-            return None
-        return raws, dates
+        return raws, list(map(dt.date.fromisoformat, raws))
 
     return parse_all
 
