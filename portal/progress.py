@@ -21,6 +21,8 @@ import os
 from dataclasses import replace
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from services import audit
 from services.policy import Resource, decide, serving_sandbox
@@ -196,26 +198,6 @@ class _Sealed:
             return self.wsgi_app(environ, start_response)
 
 
-class _Mounted:
-    """WSGI wrapper: a portal served under `prefix` by a web front that passes the whole path on.
-
-    The prefix moves from PATH_INFO to SCRIPT_NAME, so every URL the portal makes carries it;
-    a path outside it is not this sandbox's.
-    """
-
-    def __init__(self, wsgi_app, prefix: str):
-        self.wsgi_app, self.root = wsgi_app, prefix.rstrip("/")
-
-    def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path != self.root and not path.startswith(self.root + "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"not this sandbox's address\n"]
-        environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.root
-        environ["PATH_INFO"] = path[len(self.root):] or "/"
-        return self.wsgi_app(environ, start_response)
-
-
 def create_sandbox_app(sb: Sandbox, *, engine=None, store=None, **config):
     """The portal of sandbox `sb`: the full portal, sealed into the sandbox, plus the training pages.
 
@@ -249,6 +231,8 @@ def create_sandbox_app(sb: Sandbox, *, engine=None, store=None, **config):
     app.extensions[EXTENSION] = sb
     app.register_blueprint(bp)
     if sb.url_prefix:
-        app.wsgi_app = _Mounted(app.wsgi_app, sb.url_prefix)
+        # Behind a front that passes the whole path on: the prefix moves to SCRIPT_NAME, so every
+        # URL the portal makes carries it; a path outside it is not this sandbox's (404).
+        app.wsgi_app = DispatcherMiddleware(NotFound(), {sb.url_prefix.rstrip("/"): app.wsgi_app})
     app.wsgi_app = _Sealed(app.wsgi_app, sb.name)
     return app
