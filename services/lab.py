@@ -242,7 +242,8 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _wait_port(address: str, port: int, timeout: float) -> bool:
+def wait_port(address: str, port: int, timeout: float) -> bool:
+    """Whether something accepts TCP connections on address:port within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection((address, port), timeout=1):
@@ -394,7 +395,7 @@ class Lab:
     def _proxy(self, record: dict) -> None:
         """tinyproxy on the host's end of the bridge, letting through only the Debian mirror."""
         proxy = record.get("proxy") or {}
-        if _alive(proxy.get("pid")) and _wait_port(self.net.gateway, self.net.proxy_port, 1):
+        if _alive(proxy.get("pid")) and wait_port(self.net.gateway, self.net.proxy_port, 1):
             return
         mirror = host_mirror()
         folder = self.state / "proxy"
@@ -415,7 +416,7 @@ class Lab:
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         record["proxy"] = {"pid": process.pid, "port": self.net.proxy_port}
         self._save(record)
-        if not _wait_port(self.net.gateway, self.net.proxy_port, 10):
+        if not wait_port(self.net.gateway, self.net.proxy_port, 10):
             raise LabError(f"tinyproxy did not listen on {self.net.gateway}:{self.net.proxy_port} within 10 s; "
                            f"see {folder / 'tinyproxy.log'}")
 
@@ -507,7 +508,7 @@ class Lab:
             if not _alive(pid):
                 tail = "\n".join(console.read_text(errors="replace").splitlines()[-20:])
                 raise LabError(f"{server.name}: the container stopped while booting; console {console}:\n{tail}")
-            if _wait_port(server.address, 22, 2):
+            if wait_port(server.address, 22, 2):
                 result = self.ssh(server, "systemctl is-system-running --wait", timeout=max(5, deadline - time.monotonic()),
                                   check=False)
                 state = result.stdout.strip()

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from services.lab import wait_port
 from services.sandbox.layout import Sandbox, SandboxError, check_name, load
 
 URL_ROOT = "/sandbox/"
@@ -72,23 +71,12 @@ def _reload_nginx() -> None:
     _run("systemctl", "reload", "nginx")
 
 
-def _wait_port(port: int, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.5)
-    return False
-
-
 def publish(name: str) -> str:
     sb = load(name)
     if not (sb.folder / "portal.env").is_file():
         raise SandboxError(f"sandbox {name} has no portal.env: create it with `marsad-sandbox create`")
     _run("systemctl", "enable", "--now", unit(name))
-    if not _wait_port(sb.port):
+    if not wait_port("127.0.0.1", sb.port, 60):
         log = _run("journalctl", "-u", unit(name), "-n", "30", "--no-pager", check=False).stdout
         raise SandboxError(f"{unit(name)} does not answer on 127.0.0.1:{sb.port}:\n{log}")
     conf = _conf(name)

@@ -181,9 +181,9 @@ def progress(sb: Sandbox) -> dict:
     return json.loads(_remote_of(sb).run(["progress", sb.name, "--json"], timeout=300).stdout)
 
 
-def leftovers(sb: Sandbox) -> list[str]:
+def leftovers(sb: Sandbox, remote: Remote | None = None) -> list[str]:
     """What of `sb` is still there, on the server (unit, nginx location, folder) and here."""
-    remote = _remote_of(sb)
+    remote = remote or _remote_of(sb)
     where = remote.server.name
     found = [f"{where}: {item}" for item in remote.run(["hosted", sb.name]).stdout.splitlines() if item.strip()]
     shown = remote.run(["show", sb.name, "--json"], check=False)
@@ -201,7 +201,7 @@ def destroy(sb: Sandbox) -> list[str]:
     if destroyed.returncode not in (0, EXIT_NOT_FOUND):   # gone already: finish the rest
         raise SandboxError(f"on {remote.server.name}: {destroyed.stderr.strip()}")
     shutil.rmtree(sb.folder, ignore_errors=True)
-    left = leftovers(sb)
+    left = leftovers(sb, remote)
     if left:
         raise SandboxError(f"sandbox {sb.name}: still there after destroy: {', '.join(left)}")
     return [f"{remote.server.name}: {hosting.unit(sb.name)}, nginx location {hosting.url_prefix(sb.name)}, "
