@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -20,7 +19,7 @@ from sqlmodel import Session, select
 from services.models import AuditEntry, utcnow
 
 GENESIS = "0" * 64
-_local_lock = threading.Lock()  # SQLite has no row locks; one writer per process at a time
+CHAIN_LOCK = 7452301  # PostgreSQL advisory lock key of the chain's head
 
 
 def _canonical_time(at: dt.datetime) -> str:
@@ -40,19 +39,35 @@ def record(session: Session, *, actor: str, action: str, institution: str | None
            target: str | None = None, details: dict | None = None) -> AuditEntry:
     """Append an entry and commit it with whatever the session holds."""
     details = json.loads(json.dumps(details or {}, default=str))  # what the database will give back
-    with _local_lock:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(7452301)"))  # one appender at a time
-        last = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).first()
-        prev_hash = last.hash if last else GENESIS
-        entry_id = (last.id if last else 0) + 1
-        at = utcnow()
-        entry = AuditEntry(id=entry_id, at=at, actor=actor, institution=institution, action=action,
-                           target=target, details=details, prev_hash=prev_hash,
-                           hash=entry_hash(prev_hash, entry_id, at, actor, institution, action, target, details))
-        session.add(entry)
-        session.commit()
+    _lock_head(session)
+    last = session.exec(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).first()
+    prev_hash = last.hash if last else GENESIS
+    entry_id = (last.id if last else 0) + 1
+    at = utcnow()
+    entry = AuditEntry(id=entry_id, at=at, actor=actor, institution=institution, action=action,
+                       target=target, details=details, prev_hash=prev_hash,
+                       hash=entry_hash(prev_hash, entry_id, at, actor, institution, action, target, details))
+    session.add(entry)
+    session.commit()
     return entry
+
+
+def _lock_head(session: Session) -> None:
+    """Make this session's transaction the only appender until it commits, across processes (CLI
+    runs, gunicorn workers): the head is read and the next entry inserted under one database lock."""
+    session.flush()  # the session's pending writes go first, in the same transaction
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        # pysqlite (in the legacy mode db.make_engine keeps) opens a transaction only before a
+        # write, so a plain read of the head ran outside any transaction and two processes could
+        # both take the same next id. Either this session has written already, and its open
+        # transaction holds SQLite's one write lock, or nothing is open: take that lock now,
+        # waiting for other writers as long as the engine's busy timeout allows.
+        if not conn.connection.dbapi_connection.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        # Held until this transaction ends, i.e. over the read of the head and the insert.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
 
 
 @dataclass
