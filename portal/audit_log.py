@@ -27,8 +27,17 @@ PROBLEMS_SHOWN = 20
 
 
 def sensitive(action: str) -> bool:
-    """Reads of microdata and exports: the entries an auditor looks for first."""
+    """Reads of microdata and exports: the entries an auditor looks for first (microdata.read,
+    microdata.report, export.csv, export.xlsx, export.sdmx, indicator.export, ...)."""
     return action.startswith("microdata.") or "export" in action.split(".")
+
+
+def sensitive_clause():
+    """`sensitive` as SQL, word for word: "export" must be a whole dotted part of the name."""
+    action = AuditEntry.action
+    return or_(action.startswith("microdata.", autoescape=True), action == "export",
+               action.startswith("export.", autoescape=True), action.endswith(".export", autoescape=True),
+               action.contains(".export.", autoescape=True))
 
 
 @dataclass
@@ -83,9 +92,7 @@ def entries(session: Session, institutions, filters: Filters, zone: ZoneInfo, *,
     if filters.until:
         query = query.where(AuditEntry.at < day_start(filters.until + dt.timedelta(days=1), zone))
     if filters.sensitive_only:
-        query = query.where(or_(AuditEntry.action.startswith("microdata.", autoescape=True),
-                                AuditEntry.action.contains(".export", autoescape=True),
-                                AuditEntry.action.startswith("export", autoescape=True)))
+        query = query.where(sensitive_clause())
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = max(1, page)
     items = list(session.exec(query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)))

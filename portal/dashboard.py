@@ -6,6 +6,10 @@
     /dashboard/<code>/download?format=csv|xlsx|sdmx-csv&...   exactly the table shown
     /dashboard/plotly.min.js          the chart library, served from the installed `plotly` package
 
+Reads are audited (services/audit.py): each download as export.csv, export.xlsx or export.sdmx, and
+each page shown at a microdata level (no disclosure control) as microdata.read, with the reader,
+the indicator, its dataset, the level and the exact filters and breakdown of the table.
+
 Every figure comes through services.indicators.reading.read, the rule the JSON API uses too: the
 policy's indicator.read level on the source dataset, releases only for `published` readers,
 disclosure control below microdata. Totals over periods are dropped after protection (hiding a
@@ -30,6 +34,8 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from services import audit
+from services.disclosure import MICRODATA_LEVELS
 from services.exports import FORMATS, describe, format_number, to_csv, to_sdmx_csv, to_xlsx
 from services.exports.metadata import LOCALES, UNKNOWN, ordered_keys, shown_value
 from services.indicators import ReleaseError, available_periods, default_indicators, list_releases
@@ -39,7 +45,7 @@ from services.policy import Resource
 
 from portal.access import current_principal, require
 from portal.i18n import current_language, text_in
-from portal.runtime import runtime
+from portal.runtime import db_session, runtime
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -51,6 +57,7 @@ FORECAST_HORIZON = 12
 # The mark of a suppressed cell: the statistical offices' "c" (confidential); in Arabic "س" (سرّي).
 SUPPRESSED_MARK = {"ar": "س", "fr": "c", "en": "c"}
 DOWNLOADS = (("csv", "CSV"), ("xlsx", "Excel (XLSX)"), ("sdmx-csv", "SDMX-CSV"))
+EXPORT_ACTIONS = {"csv": "export.csv", "xlsx": "export.xlsx", "sdmx-csv": "export.sdmx"}  # audit trail names
 LEVEL_LABELS = {
     "published": _l("published releases only"),
     "aggregates": _l("aggregates under disclosure control"),
@@ -222,6 +229,8 @@ class View:
     codes: dict
     table: IndicatorTable | None = None
     problem: str | None = None
+    filters: dict = field(default_factory=dict)   # the query the table was read with (for the audit trail)
+    by: tuple[str, ...] = ()
 
 
 def build_view(code: str) -> View:
@@ -245,6 +254,7 @@ def build_view(code: str) -> View:
         view.problem = _("No figures yet: nothing accepted has been counted in this indicator.")
         return view
     filters, by, period = query_of(sel, source.years)
+    view.filters, view.by = filters, by
     version = source.release.version if source.released else None
     try:
         reading = read(rt.engine, rt.policies, current_principal(), ind.code, filters, by, version=version,
@@ -263,6 +273,17 @@ def build_view(code: str) -> View:
         return view
     view.table = without_period_totals(with_period(reading.table, period))
     return view
+
+
+def audit_read(action: str, view: View, **details) -> None:
+    """Who read which table, at which level, with which filters; committed before the answer leaves."""
+    principal = current_principal()
+    release = view.source.release
+    audit.record(db_session(), actor=principal.username, institution=principal.institution, action=action,
+                 target=f"indicator:{view.ind.code}",
+                 details={"via": "dashboard", "indicator": view.ind.code, "dataset": view.ind.dataset,
+                          "level": view.level, "filters": view.filters, "by": list(view.by),
+                          "version": release.version if release is not None else None, **details})
 
 
 # --- the page's table and chart ---------------------------------------------------------------------
@@ -484,6 +505,8 @@ def indicator(code: str):
                "releases": release_options(view),
                "plotly": plotly_bundle() is not None}
     if view.table is not None:
+        if view.level in MICRODATA_LEVELS:  # below that level the table went through disclosure control
+            audit_read("microdata.read", view)
         description = describe(view.table, catalog)
         rows = table_rows(view.table, description, lang)
         context.update(description=description, rows=rows, chart=chart_of(view, description, lang),
@@ -509,6 +532,7 @@ def download(code: str):
         body = to_xlsx(view.table, lang, catalog)
     else:
         body = to_sdmx_csv(view.table, catalog)
+    audit_read(EXPORT_ACTIONS[fmt], view, format=fmt, language=lang)
     extension, mimetype = FORMATS[fmt]
     parts = [code, view.selection.by, view.selection.split, view.selection.year, view.selection.month]
     name = "-".join(str(p) for p in parts if p) + ("-sdmx" if fmt == "sdmx-csv" else f"-{lang}")

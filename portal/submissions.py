@@ -1,7 +1,8 @@
 """Submissions: upload with the validation report, history, and the workflow moves.
 
 Every view asks the policy about the submission's own institution and dataset; the list is
-narrowed to the institutions the policy lets the principal read.
+narrowed to the institutions the policy lets the principal read. A report download is audited
+(microdata.report): its lines quote the submitted values, names and identity numbers included.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from services import audit
 from services.catalog import CatalogError
 from services.ingest import SubmissionDenied, ingest
 from services.ingest.report import report_csv, report_lines
@@ -146,17 +148,23 @@ def detail(submission_id: int):
                            can_resubmit=can_resubmit)
 
 
-def _report(submission_id: int):
+def _report(submission_id: int, fmt: str):
+    """The report's lines, once the download is in the audit trail."""
     sub = load_submission(submission_id)
     lang = current_language()
     lines = report_lines(queries.row_errors(db_session(), sub.id), runtime().catalog, sub.dataset, lang)
+    principal = current_principal()
+    audit.record(db_session(), actor=principal.username, institution=principal.institution,
+                 action="microdata.report", target=f"submission:{sub.id}",
+                 details={"format": fmt, "language": lang, "dataset": sub.dataset, "institution": sub.institution,
+                          "status": sub.status, "lines": len(lines)})
     return sub, lines, lang
 
 
 @bp.route("/<int:submission_id>/report.csv")
 @require("submission.read", submission_resource)
 def report_as_csv(submission_id: int):
-    sub, lines, lang = _report(submission_id)
+    sub, lines, lang = _report(submission_id, "csv")
     return Response(report_csv(lines, lang), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="marsad-submission-{sub.id}-report-{lang}.csv"'})
 
@@ -164,7 +172,7 @@ def report_as_csv(submission_id: int):
 @bp.route("/<int:submission_id>/report.json")
 @require("submission.read", submission_resource)
 def report_as_json(submission_id: int):
-    sub, lines, lang = _report(submission_id)
+    sub, lines, lang = _report(submission_id, "json")
     body = {"submission": sub.id, "dataset": sub.dataset, "institution": sub.institution, "status": sub.status,
             "filename": sub.filename, "rows": sub.rows_total, "errors_count": sub.errors_count,
             "errors_listed": len(lines), "language": lang, "errors": lines}
