@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from services.catalog import LANGUAGES, Catalog, Dataset, default_catalog
+from services.cells import csv_row, xlsx_text_only
 
 DATA_SHEET = "data"
 FIELDS_SHEET = "fields"
@@ -153,7 +154,7 @@ def csv_template(dataset: Dataset | str, lang: str = "en", catalog: Catalog | No
     _check_lang(lang)
     dataset, _ = _resolve(dataset, catalog)
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(dataset.field_names)
+    csv.writer(out, lineterminator="\r\n").writerow(csv_row(dataset.field_names))
     return out.getvalue().encode("utf-8-sig")
 
 
@@ -181,6 +182,7 @@ def xlsx_template(dataset: Dataset | str, lang: str = "en", catalog: Catalog | N
     workbook.properties.title = dataset.names.get(lang) or dataset.code
     workbook.properties.subject = dataset.code
     workbook.properties.creator = "Marsad"
+    xlsx_text_only(workbook)
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

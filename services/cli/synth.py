@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from services.catalog import CatalogError, default_catalog
+from services.cells import csv_row
 from services.cli import EXIT_NOT_FOUND
 from services.synth import ERROR_KINDS, default_year, write_file
 from services.synth.output import ENCODINGS, FORMATS
@@ -88,15 +89,7 @@ def synth(dataset_code, all_datasets, rows, year, seed, error_rate, error_kinds,
         all_errors.extend((code, row, field, kind) for row, field, kind in summary.errors_injected)
 
     if errors_out:
-        errors_out.parent.mkdir(parents=True, exist_ok=True)
-        with open(errors_out, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            if all_datasets:
-                writer.writerow(["dataset", "row", "field", "kind"])
-                writer.writerows(all_errors)
-            else:
-                writer.writerow(["row", "field", "kind"])
-                writer.writerows(e[1:] for e in all_errors)
+        write_errors(errors_out, all_errors, with_dataset=all_datasets)
         click.echo(f"wrote {errors_out}: {len(all_errors):,} injected errors", err=True)
     elif all_errors:
         for code, row, field, kind in all_errors[:ERRORS_SHOWN]:
@@ -104,6 +97,15 @@ def synth(dataset_code, all_datasets, rows, year, seed, error_rate, error_kinds,
         if len(all_errors) > ERRORS_SHOWN:
             click.echo(f"… and {len(all_errors) - ERRORS_SHOWN:,} more: use --errors-out FILE for the full list",
                        err=True)
+
+
+def write_errors(path: Path, errors: list[tuple], with_dataset: bool) -> None:
+    """The injected errors, (dataset, row, field, kind) each, as CSV; cells stay text (services.cells)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["dataset", "row", "field", "kind"] if with_dataset else ["row", "field", "kind"])
+        writer.writerows(csv_row(e if with_dataset else e[1:]) for e in errors)
 
 
 class _progress:

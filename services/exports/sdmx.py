@@ -26,6 +26,7 @@ import os
 import xml.etree.ElementTree as ET
 
 from services.catalog import LANGUAGES, Catalog, default_catalog
+from services.cells import csv_row
 from services.indicators.table import TOTAL, IndicatorTable
 
 from .metadata import UNKNOWN, Description, Dimension, describe, localised, message, ordered_keys, plain_number
@@ -148,8 +149,8 @@ def to_sdmx_csv(table: IndicatorTable, catalog: Catalog | None = None, agency: s
     provisional = bool(release.get("provisional")) or release.get("status") in ("draft", "approved")
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["STRUCTURE", "STRUCTURE_ID", "ACTION", *(structure.component_id(d) for d in order),
-                     OBS_VALUE, "UNIT_MEASURE", "OBS_STATUS", "CONF_STATUS"])
+    writer.writerow(csv_row(["STRUCTURE", "STRUCTURE_ID", "ACTION", *(structure.component_id(d) for d in order),
+                             OBS_VALUE, "UNIT_MEASURE", "OBS_STATUS", "CONF_STATUS"]))
     for key in ordered_keys(table, structure.description):
         if structure.time is not None and str(key[index[-1]]) == TOTAL:
             continue
@@ -159,8 +160,8 @@ def to_sdmx_csv(table: IndicatorTable, catalog: Catalog | None = None, agency: s
             obs_status, conf = "", CONF_OF_FLAG.get(flag, "C")
         else:
             obs_status, conf = ("P" if provisional else "A"), "F"
-        writer.writerow(["dataflow", structure.structure_id, "I", *(str(key[i]) for i in index),
-                         plain_number(value), structure.unit_code, obs_status, conf])
+        writer.writerow(csv_row(["dataflow", structure.structure_id, "I", *(str(key[i]) for i in index),
+                                 plain_number(value), structure.unit_code, obs_status, conf]))
     return buf.getvalue().encode("utf-8")
 
 

@@ -15,6 +15,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from services.catalog import Catalog
+from services.cells import csv_row, xlsx_text_only
 from services.indicators.table import IndicatorTable
 
 from .metadata import (Description, check_lang, describe, localised, message, ordered_keys, plain_number,
@@ -55,9 +56,9 @@ def to_csv(table: IndicatorTable, lang: str = "en", catalog: Catalog | None = No
     description = describe(table, catalog)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(_header(description, lang))
+    writer.writerow(csv_row(_header(description, lang)))
     for cols, value, flag in _records(table, description, lang):
-        writer.writerow([*cols, plain_number(value), flag])
+        writer.writerow(csv_row([*cols, plain_number(value), flag]))
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -121,6 +122,7 @@ def to_xlsx(table: IndicatorTable, lang: str = "en", catalog: Catalog | None = N
 
     for sheet in (data, meta):
         sheet.sheet_view.rightToLeft = lang == "ar"
+    xlsx_text_only(book)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -5,6 +5,7 @@ import csv
 import io
 
 from services.catalog import Catalog
+from services.cells import csv_row
 
 COLUMNS = ("row", "field", "value", "code", "message")
 HEADINGS = {
@@ -36,10 +37,11 @@ def report_lines(problems, catalog: Catalog, dataset_code: str, lang: str = "en"
 
 
 def report_csv(lines: list[dict], lang: str = "en") -> bytes:
-    """UTF-8 with a BOM, so that spreadsheet programs show Arabic correctly."""
+    """UTF-8 with a BOM, so that spreadsheet programs show Arabic correctly; the partner's values
+    stay text (services.cells), never formulas."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(HEADINGS.get(lang, COLUMNS))
     for line in lines:
-        writer.writerow(["" if line[c] is None else line[c] for c in COLUMNS])
+        writer.writerow(csv_row("" if line[c] is None else line[c] for c in COLUMNS))
     return out.getvalue().encode("utf-8-sig")

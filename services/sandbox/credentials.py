@@ -11,6 +11,7 @@ import io
 import os
 from pathlib import Path
 
+from services.cells import csv_cell
 from services.sandbox.layout import Sandbox
 
 COLUMNS = ("username", "password", "kind", "role", "institution", "for", "address", "start_page", "expires")
@@ -54,7 +55,8 @@ def to_csv(records: list[dict]) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(records)
+    # Usernames, labels and addresses come from the trainer's input: they stay text (services.cells).
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
     return buf.getvalue().encode("utf-8-sig")
 
 
