@@ -6,7 +6,9 @@ it builds a Principal from the token and calls `access.sign_in(principal, "oidc"
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -25,11 +27,38 @@ def local_accounts_enabled() -> bool:
     return bool(current_app.config["LOCAL_ACCOUNTS"])
 
 
+# Control characters, invisible format marks and spaces: browsers drop tab, CR and LF anywhere in a
+# URL (and leading spaces), so what is judged is the target without any of them.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def checked_next(target: str | None) -> str | None:
+    """`target` if it is a path on this portal, else None: an open redirect after login would make phishing easy.
+
+    Read as a browser reads a Location: without invisible characters, with backslashes as slashes,
+    and in compatibility form too (NFKC: a fullwidth solidus is a slash to some software). Only a
+    path beginning with one slash passes, under the prefix this portal is served at (a sandbox's).
+    """
+    if not target:
+        return None
+    visible = "".join(ch for ch in target if unicodedata.category(ch) not in _INVISIBLE)
+    for form in {visible, unicodedata.normalize("NFKC", visible)}:
+        read = form.replace("\\", "/")
+        try:
+            parts = urlsplit(read)
+        except ValueError:  # e.g. "//[::1": not a URL at all
+            return None
+        if not read.startswith("/") or read.startswith("//") or parts.scheme or parts.netloc:
+            return None
+    root = request.script_root
+    if root and visible != root and not visible.startswith(root + "/"):
+        return None
+    return visible
+
+
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: an open redirect after login would make phishing easy."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return url_for("home.index")
+    """Where to go after signing in: `target` if it is a path on this portal, else the home page."""
+    return checked_next(target) or url_for("home.index")
 
 
 @bp.before_app_request
@@ -45,7 +74,7 @@ def _drop_disabled_local_sessions():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    next_url = request.values.get("next")
+    next_url = checked_next(request.values.get("next"))  # never echoed into the page unchecked
     if request.method == "GET":
         if current_principal() is not None:
             return redirect(safe_next(next_url))

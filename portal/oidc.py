@@ -124,9 +124,9 @@ def enabled() -> bool:
 
 
 def _login_page(status: int):
-    from portal.auth import local_accounts_enabled
+    from portal.auth import checked_next, local_accounts_enabled
 
-    return render_template("auth/login.html", next_url=session.get(NEXT_KEY),
+    return render_template("auth/login.html", next_url=checked_next(session.get(NEXT_KEY)),
                            local=local_accounts_enabled()), status
 
 
@@ -219,7 +219,9 @@ def callback():
     except ClaimsRefused as exc:
         return _refuse(exc.code, exc.message, claims.get("preferred_username"))
 
-    next_url = session.get(NEXT_KEY) or url_for("home.index")
+    from portal.auth import safe_next
+
+    next_url = safe_next(session.get(NEXT_KEY))  # checked when stored; checked again where it is used
     sign_in(principal, "oidc")
     session[ID_TOKEN_KEY] = token["id_token"]
     locale = id_claims.get("locale")
