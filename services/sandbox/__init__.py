@@ -46,7 +46,8 @@ MAX_TRAINEES = 200
 # MARSAD_* settings a sandbox's portal keeps from the host; every other one (database, object
 # store, Keycloak, secret key...) is production's business and is dropped.
 KEPT_SETTINGS = ("MARSAD_POLICIES_DIR", "MARSAD_DEFAULT_LANGUAGE", "MARSAD_TIMEZONE", "MARSAD_MAX_UPLOAD_MB",
-                 "MARSAD_SESSION_HOURS", "MARSAD_MAX_STORED_ERRORS", "MARSAD_LOGIN_ATTEMPTS_PER_MINUTE")
+                 "MARSAD_SESSION_HOURS", "MARSAD_SESSION_IDLE_MINUTES", "MARSAD_MAX_STORED_ERRORS",
+                 "MARSAD_LOGIN_ATTEMPTS_PER_MINUTE")
 
 
 def check_target(target: str) -> None:
