@@ -104,7 +104,7 @@ def test_sessions_end_after_the_idle_lifetime(app, portal_engine):
     _, cookie = signed_in(app)
     idle = app.config["SESSION_IDLE_LIFETIME"]
     shift(portal_engine, "last_seen", idle - dt.timedelta(seconds=30))
-    assert replay(app, cookie) == 200          # used in time: still open, and its clock starts again
+    assert replay(app, cookie) == 200          # used in time: still open, and its idle clock starts again
     shift(portal_engine, "last_seen", idle - dt.timedelta(seconds=30))
     assert replay(app, cookie) == 200
     shift(portal_engine, "last_seen", idle)
