@@ -128,8 +128,8 @@ class ServerSessionInterface(SessionInterface):
                     conn.execute(statement)
         response.vary.add("Cookie")
         if new_sid is not None:
-            response.set_cookie(name, new_sid, expires=now + self.lifetimes(app)[1], httponly=self.get_cookie_httponly(app),
-                                domain=domain, path=path, secure=self.get_cookie_secure(app),
+            response.set_cookie(name, new_sid, expires=now + self.lifetimes(app)[1], domain=domain, path=path,
+                                httponly=self.get_cookie_httponly(app), secure=self.get_cookie_secure(app),
                                 samesite=self.get_cookie_samesite(app), partitioned=self.get_cookie_partitioned(app))
         elif not session and name in request.cookies:
             response.delete_cookie(name, domain=domain, path=path, secure=self.get_cookie_secure(app),

@@ -162,3 +162,13 @@ def test_a_throttled_login_is_audited_once_per_window(client, portal_engine):
     entry = throttled[0]
     assert entry.actor == USER and entry.details["address"] == "127.0.0.1"
     assert entry.details["method"] == "local"
+
+
+def test_ended_sessions_are_swept_from_the_table(app, portal_engine):
+    signed_in(app)
+    shift(portal_engine, "last_seen", app.config["SESSION_IDLE_LIFETIME"])
+    ended = {row.id for row in rows(portal_engine)}
+    fresh = create_app({"TESTING": True, "ENGINE": portal_engine}).test_client()
+    fresh.get("/login")        # a new session starts: the sweep runs (at most every few minutes)
+    left = {row.id for row in rows(portal_engine)}
+    assert ended and not (ended & left) and len(left) == 1
