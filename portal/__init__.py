@@ -51,7 +51,9 @@ def portal_config(settings: Settings) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "marsad_session",
-        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=int(os.environ.get("MARSAD_SESSION_HOURS", "8"))),
+        # Sessions live on the server (portal/sessions.py): these end them, unused and in any case.
+        "SESSION_IDLE_LIFETIME": dt.timedelta(minutes=settings.session_idle_minutes),
+        "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=settings.session_hours),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MARSAD_MAX_UPLOAD_MB", "200")) * MEGABYTE,
         "LOGIN_ATTEMPTS_PER_MINUTE": int(os.environ.get("MARSAD_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
         "DEFAULT_LANGUAGE": os.environ.get("MARSAD_DEFAULT_LANGUAGE", "ar"),
@@ -90,9 +92,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.json.ensure_ascii = False  # Arabic readable in JSON answers
 
-    from portal import i18n, runtime, security
+    from portal import i18n, runtime, security, sessions
 
     runtime.init_app(app, app.config)
+    sessions.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
     _register_blueprints(app)

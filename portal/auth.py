@@ -87,6 +87,10 @@ def login():
     address = request.remote_addr or "-"
     throttle = current_app.extensions["login_throttle"]
     if not throttle.allow(address, username):
+        if throttle.first_refusal(address, username):
+            audit.record(db_session(), actor=username or "-", action="auth.login.throttled",
+                         details={"method": "local", "address": address,
+                                  "limit": f"{throttle.limit} attempts in {throttle.window:g} s"})
         flash(_("Too many attempts. Wait a minute before trying again."), "error")
         return render_template("auth/login.html", next_url=next_url, local=True, username=username), 429
 

@@ -81,6 +81,7 @@ class LoginThrottle:
     def __init__(self, limit: int = 10, window: float = 60.0, clock=time.monotonic):
         self.limit, self.window, self.clock = limit, window, clock
         self._attempts: dict[tuple[str, str], deque] = {}
+        self._reported: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key, now) -> deque:
@@ -107,9 +108,26 @@ class LoginThrottle:
             self._attempts[key] = attempts
             return True
 
-    def reset(self, address: str, username: str) -> None:
+    def first_refusal(self, address: str, username: str) -> bool:
+        """True for the first refused attempt of (address, username) in a window: the one the audit
+        trail records. A refused attempt costs the client nothing, so recording each would let a
+        flood of them fill the trail."""
+        key = (address or "-", username.strip().casefold())
+        now = self.clock()
         with self._lock:
-            self._attempts.pop((address or "-", username.strip().casefold()), None)
+            last = self._reported.get(key)
+            if last is not None and last > now - self.window:
+                return False
+            if len(self._reported) >= self.MAX_KEYS:
+                self._reported.pop(next(iter(self._reported)))
+            self._reported[key] = now
+            return True
+
+    def reset(self, address: str, username: str) -> None:
+        key = (address or "-", username.strip().casefold())
+        with self._lock:
+            self._attempts.pop(key, None)
+            self._reported.pop(key, None)
 
 
 def init_app(app) -> None:

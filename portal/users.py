@@ -30,6 +30,7 @@ from services.policy import Resource, decide, institutions_in_reach
 from portal.access import current_principal, login_method, login_url, own, sign_out
 from portal.i18n import LANGUAGES, current_language
 from portal.runtime import db_session, runtime
+from portal.sessions import revoke_user
 
 # --- the directory of accounts ---------------------------------------------------------------
 
@@ -94,6 +95,8 @@ class UserDirectory(Protocol):
 
     def set_roles(self, username: str, roles: Iterable[str]) -> DirectoryUser: ...
 
+    def set_password(self, username: str, password: str) -> DirectoryUser: ...
+
 
 def _user(account: Account) -> DirectoryUser:
     return DirectoryUser(username=account.username, institution=account.institution, roles=account.role_set,
@@ -137,19 +140,27 @@ class LocalDirectory:
             raise UserExists(username) from None
         return Invitation(_user(account), password)
 
-    def deactivate(self, username: str) -> DirectoryUser:
-        account = self._account(username)
-        account.active = False
+    def _change(self, account: Account) -> DirectoryUser:
+        # Whatever changed (active, roles, password), the account's open sessions end with it.
+        revoke_user(self.session, account.username)
         self.session.add(account)
         self.session.commit()
         return _user(account)
 
+    def deactivate(self, username: str) -> DirectoryUser:
+        account = self._account(username)
+        account.active = False
+        return self._change(account)
+
     def set_roles(self, username: str, roles) -> DirectoryUser:
         account = self._account(username)
         account.roles = " ".join(sorted(set(roles)))
-        self.session.add(account)
-        self.session.commit()
-        return _user(account)
+        return self._change(account)
+
+    def set_password(self, username: str, password: str) -> DirectoryUser:
+        account = self._account(username)
+        account.password_hash = accounts.hash_password(password)
+        return self._change(account)
 
 
 class KeycloakDirectory:
@@ -191,6 +202,9 @@ class KeycloakDirectory:
         self._unavailable()
 
     def set_roles(self, username, roles):
+        self._unavailable()
+
+    def set_password(self, username, password):
         self._unavailable()
 
 

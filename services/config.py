@@ -16,6 +16,13 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"MARSAD_{name}", default)
 
 
+def _positive(name: str, default: int) -> int:
+    raw = _env(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"MARSAD_{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = field(default_factory=lambda: _env("ENV", "demo"))
@@ -25,6 +32,9 @@ class Settings:
     local_accounts: bool = field(default_factory=lambda: _env("LOCAL_ACCOUNTS", "") != "0")
     # Rows of a rejected submission whose errors are kept one by one; the count is always exact.
     max_stored_errors: int = field(default_factory=lambda: int(_env("MAX_STORED_ERRORS", "10000")))
+    # A portal session ends after this many minutes without a request, and this many hours after it began.
+    session_idle_minutes: int = field(default_factory=lambda: _positive("SESSION_IDLE_MINUTES", 30))
+    session_hours: int = field(default_factory=lambda: _positive("SESSION_HOURS", 8))
 
     def __post_init__(self) -> None:
         if not self.database_url:

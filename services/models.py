@@ -1,4 +1,5 @@
-"""The system's own tables: submissions and their workflow, row errors, the audit trail, local accounts.
+"""The system's own tables: submissions and their workflow, row errors, the audit trail, local accounts,
+portal sessions.
 
 Tables holding the submitted rows themselves are compiled from the dataset catalog
 (see services/datasets_db.py), so they are not declared here.
@@ -105,3 +106,18 @@ class Account(SQLModel, table=True):
     @property
     def role_set(self) -> frozenset[str]:
         return frozenset(self.roles.split())
+
+
+class PortalSession(SQLModel, table=True):
+    """A portal session, kept on the server so that it can be ended (portal/sessions.py).
+
+    The browser's cookie holds only a random id; this row holds its SHA-256, so a copy of the
+    database opens no session.
+    """
+
+    __tablename__ = "portal_session"
+    id: str = Field(primary_key=True, max_length=64)
+    username: str | None = Field(default=None, index=True, max_length=128)  # None until someone signs in
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    last_seen: dt.datetime = Field(default_factory=utcnow, index=True)
+    data: str = Field(sa_column=Column(Text, nullable=False))

@@ -46,7 +46,8 @@ MAX_TRAINEES = 200
 # MARSAD_* settings a sandbox's portal keeps from the host; every other one (database, object
 # store, Keycloak, secret key...) is production's business and is dropped.
 KEPT_SETTINGS = ("MARSAD_POLICIES_DIR", "MARSAD_DEFAULT_LANGUAGE", "MARSAD_TIMEZONE", "MARSAD_MAX_UPLOAD_MB",
-                 "MARSAD_SESSION_HOURS", "MARSAD_MAX_STORED_ERRORS", "MARSAD_LOGIN_ATTEMPTS_PER_MINUTE")
+                 "MARSAD_SESSION_HOURS", "MARSAD_SESSION_IDLE_MINUTES", "MARSAD_MAX_STORED_ERRORS",
+                 "MARSAD_LOGIN_ATTEMPTS_PER_MINUTE")
 
 
 def check_target(target: str) -> None:
@@ -208,6 +209,29 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
     return sb, sheet
 
 
+def _portal_sessions(database, put_back: list[dict] | None = None) -> list[dict]:
+    """The portal's open sessions (services.models.PortalSession), read, or put back after a restore:
+    a reset brings back the seeded data, and whoever is signed in stays signed in."""
+    from sqlalchemy import inspect, insert, select
+
+    from services.models import PortalSession
+
+    table = PortalSession.__table__
+    engine = database.engine()
+    try:
+        if not inspect(engine).has_table(table.name):   # a sandbox seeded before sessions lived there
+            return []
+        if put_back is None:
+            with engine.connect() as conn:
+                return [dict(row._mapping) for row in conn.execute(select(table))]
+        if put_back:
+            with engine.begin() as conn:
+                conn.execute(insert(table), put_back)
+        return put_back
+    finally:
+        engine.dispose()
+
+
 def reset(name: str) -> float:
     """Restore the seeded state (database and objects); returns the seconds it took."""
     ensure_allowed()
@@ -217,7 +241,10 @@ def reset(name: str) -> float:
 
         return onlab.reset(sb)
     started = time.perf_counter()
-    database_of(sb).restore()
+    database = database_of(sb)
+    signed_in = _portal_sessions(database)
+    database.restore()
+    _portal_sessions(database, signed_in)
     objects_of(sb).publish()
     seconds = round(time.perf_counter() - started, 3)
     sb.timings["last_reset"] = seconds
