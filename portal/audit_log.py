@@ -26,10 +26,14 @@ PER_PAGE = 50
 PROBLEMS_SHOWN = 20
 
 
+# Attacks on the sign-in, shown beside the reads: a throttled login is someone guessing passwords.
+SENSITIVE_ACTIONS = ("auth.login.throttled",)
+
+
 def sensitive(action: str) -> bool:
     """Reads of microdata and exports: the entries an auditor looks for first (microdata.read,
-    microdata.report, export.csv, export.xlsx, export.sdmx, indicator.export, ...)."""
-    return action.startswith("microdata.") or "export" in action.split(".")
+    microdata.report, export.csv, export.xlsx, export.sdmx, indicator.export, ...), and throttled logins."""
+    return action.startswith("microdata.") or "export" in action.split(".") or action in SENSITIVE_ACTIONS
 
 
 def sensitive_clause():
@@ -37,7 +41,7 @@ def sensitive_clause():
     action = AuditEntry.action
     return or_(action.startswith("microdata.", autoescape=True), action == "export",
                action.startswith("export.", autoescape=True), action.endswith(".export", autoescape=True),
-               action.contains(".export.", autoescape=True))
+               action.contains(".export.", autoescape=True), action.in_(SENSITIVE_ACTIONS))
 
 
 @dataclass

@@ -119,10 +119,11 @@ def test_the_sensitive_filter_finds_every_kind_of_read(app, accepted):
 
 def test_the_sensitive_filter_in_sql_is_the_viewers_rule(portal_engine):
     names = [*SENSITIVE, "indicator.export", "export", "a.export.b", "auth.login", "audit.read",
-             "submission.create", "exports.x", "data.exported", "microdata", "microdataset.read", "re_export.csv"]
+             "submission.create", "exports.x", "data.exported", "microdata", "microdataset.read", "re_export.csv",
+             "auth.login.throttled", "auth.login.failed"]
     with db.session(portal_engine) as s:
         for name in names:
             audit.record(s, actor="t", action=name)
         found = {e.action for e in entries(s, None, Filters(sensitive_only=True), ZoneInfo("UTC"), per_page=100).items}
     assert found == {n for n in names if sensitive(n)}
-    assert found == {*SENSITIVE, "indicator.export", "export", "a.export.b"}
+    assert found == {*SENSITIVE, "indicator.export", "export", "a.export.b", "auth.login.throttled"}
