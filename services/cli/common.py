@@ -9,6 +9,11 @@ import click
 
 from services.policy import Principal
 
+# Bounded integers: a number past what the database holds is a bad argument, not a driver's overflow.
+ID = click.IntRange(1, 2**63 - 1)              # submissions, tokens, release versions
+YEAR = click.IntRange(1900, 9999)
+PORT = click.IntRange(1, 65535)
+
 LANG_OPTION = click.option("--lang", type=click.Choice(["ar", "fr", "en"]), default="en", show_default=True,
                            help="Language of messages and reports.")
 
@@ -26,7 +31,9 @@ def operator(institution: str, role: str, user: str | None = None) -> Principal:
         with db.session() as s:
             account = accounts.find(s, user)
         if account is None:
-            raise click.ClickException(f"no local account {user!r}")
+            from services.cli import EXIT_NOT_FOUND, Failure
+
+            raise Failure(f"no local account {user!r}", EXIT_NOT_FOUND)
         return accounts.principal_of(account)
     return Principal(username=f"operator:{getpass.getuser()}", institution=institution, roles=frozenset({role}))
 

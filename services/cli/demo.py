@@ -5,6 +5,7 @@ import click
 
 from services import demo
 from services.accounts import DEMO_PASSWORD
+from services.cli.common import YEAR
 
 
 @click.group("demo")
@@ -13,7 +14,7 @@ def demo_group() -> None:
 
 
 @demo_group.command("init")
-@click.option("--year", default=2025, show_default=True)
+@click.option("--year", default=2025, show_default=True, type=YEAR)
 def init(year: int) -> None:
     """Create the database, demo accounts, and load a synthetic YEAR of every dataset (idempotent)."""
     demo.init(year=year, say=click.echo)

@@ -8,6 +8,7 @@ import click
 
 from services.catalog import LANGUAGES
 from services.cli import EXIT_NOT_FOUND, EXIT_PROBLEMS
+from services.cli.common import YEAR
 
 
 @click.command("export")
@@ -16,7 +17,7 @@ from services.cli import EXIT_NOT_FOUND, EXIT_PROBLEMS
               show_default=True)
 @click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True,
               help="Language of labels (csv, xlsx).")
-@click.option("--year", "-y", type=int, help="Year (from the database; default: the latest).")
+@click.option("--year", "-y", type=YEAR, help="Year (from the database; default: the latest).")
 @click.option("--by", help="Dimensions, comma-separated (from the database), e.g. month,sex.")
 @click.option("--live", is_flag=True, help="The live aggregates instead of the latest published release.")
 @click.option("--tables", "tables_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -39,6 +40,7 @@ def export(indicator: str, fmt: str, lang: str, year: int | None, by: str | None
                 sys.exit(EXIT_NOT_FOUND)
             table, computed = tables[0], False
         else:
+            _definition(indicator)      # an unknown indicator: exit 4 before any query
             dims = tuple(d.strip() for d in (by or "").split(",") if d.strip())
             table, computed = indicator_table(indicator, year, dims, live), True
         protected = protect([table], _threshold(), required=computed)

@@ -9,7 +9,7 @@ import click
 from services import db
 from services.catalog import default_catalog
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_PROBLEMS
-from services.cli.common import LANG_OPTION, emit_json, operator
+from services.cli.common import ID, LANG_OPTION, YEAR, emit_json, operator
 from services.indicators import (ReleaseError, approve_release, available_periods, create_release,
                                  default_indicators, list_releases, publish, query, query_release, refresh)
 from services.indicators.definitions import UNKNOWN, Indicator
@@ -134,7 +134,7 @@ def list_indicators(as_json, lang):
 
 
 @indicators_group.command("refresh")
-@click.option("--submission", type=int, help="Only the slices this submission's rows touch.")
+@click.option("--submission", type=ID, help="Only the slices this submission's rows touch.")
 @click.option("--indicator", "-i", "codes", multiple=True, help="Only this indicator (repeatable).")
 def refresh_command(submission, codes):
     """Recompute the aggregate table from accepted data (everything unless --submission)."""
@@ -151,7 +151,7 @@ def refresh_command(submission, codes):
 
 def _show_options(f):
     for option in reversed([
-        click.option("--year", type=int),
+        click.option("--year", type=YEAR),
         click.option("--month", help="1-12 or YYYY-MM"),
         click.option("--by", help="Dimensions, comma-separated, e.g. nationality,sex (and year, month)."),
         click.option("--filter", "pairs", multiple=True, help="dimension=code[,code], repeatable."),
@@ -182,7 +182,7 @@ def release_group() -> None:
 
 @release_group.command("create")
 @click.argument("code")
-@click.option("--year", type=int, multiple=True, help="Years to freeze (default: all computed).")
+@click.option("--year", type=YEAR, multiple=True, help="Years to freeze (default: all computed).")
 @click.option("--note", help="What this version is; required for a revision.")
 @click.option("--user", help="Act as this local account instead of the operator.")
 def release_create(code, year, note, user):
@@ -198,7 +198,7 @@ def release_create(code, year, note, user):
 
 @release_group.command("approve")
 @click.argument("code")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.option("--user", help="Act as this local account (not the one who drafted).")
 def release_approve(code, version, user):
     """Approve a draft (someone other than its author)."""
@@ -212,7 +212,7 @@ def release_approve(code, version, user):
 
 @release_group.command("publish")
 @click.argument("code")
-@click.argument("version", type=int)
+@click.argument("version", type=ID)
 @click.option("--date", "release_date", type=click.DateTime(formats=["%Y-%m-%d"]),
               help="Release date (default today); embargoed until then.")
 @click.option("--user", help="Act as this local account instead of the operator.")
@@ -247,7 +247,7 @@ def release_list(code, as_json):
 
 @release_group.command("show")
 @click.argument("code")
-@click.option("--version", type=int, help="Default: the latest published.")
+@click.option("--version", type=ID, help="Default: the latest published.")
 @_show_options
 def release_show(code, version, year, month, by, pairs, as_json, lang):
     """A frozen release of CODE, as the operator (who may see embargoed versions)."""

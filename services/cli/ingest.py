@@ -12,7 +12,7 @@ from sqlmodel import select
 from services import db
 from services.catalog import default_catalog
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_PROBLEMS
-from services.cli.common import LANG_OPTION, emit_json, operator
+from services.cli.common import ID, LANG_OPTION, emit_json, operator
 from services.ingest import SubmissionDenied, ingest
 from services.ingest.report import report_csv, report_lines
 from services.models import RowError, Submission
@@ -24,7 +24,7 @@ from services.workflow import WorkflowError, history, move
 @click.option("--dataset", "-d", required=True, help="Dataset code, see `marsad catalog list`.")
 @click.option("--institution", "-i", required=True, help="Submitting institution's code.")
 @click.option("--user", help="Act as this local account instead of the operator.")
-@click.option("--replaces", type=int, help="The rejected submission this file corrects.")
+@click.option("--replaces", type=ID, help="The rejected submission this file corrects.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the row-level report here (.csv or .json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -32,9 +32,12 @@ from services.workflow import WorkflowError, history, move
 def ingest_command(file, dataset, institution, user, replaces, report_path, as_json, lang):
     """Archive FILE, validate it against DATASET and load it, all or nothing.
 
-    Exit 0 when loaded, 1 when rejected or a duplicate, 3 when the policies refuse it.
+    Exit 0 when loaded, 1 when rejected or a duplicate, 3 when the policies refuse it, 4 for an unknown dataset.
     """
     catalog = default_catalog()
+    if dataset not in catalog.datasets:
+        click.echo(f"unknown dataset {dataset!r}; see `marsad catalog list`", err=True)
+        sys.exit(EXIT_NOT_FOUND)
     principal = operator(institution, "submitter", user)
     console = Console(stderr=True)
     started = time.perf_counter()
@@ -101,7 +104,7 @@ def list_submissions(institution, dataset, status, as_json):
 
 
 @submissions.command("show")
-@click.argument("submission_id", type=int)
+@click.argument("submission_id", type=ID)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path))
 @LANG_OPTION
 def show(submission_id, report_path, lang):
@@ -127,7 +130,7 @@ def show(submission_id, report_path, lang):
 
 def _move_command(action: str, role: str, help_text: str):
     @submissions.command(action, help=help_text)
-    @click.argument("submission_id", type=int)
+    @click.argument("submission_id", type=ID)
     @click.option("--user", help="Act as this local account instead of the operator.")
     @click.option("--reason", help="Why (required to reject).")
     def command(submission_id, user, reason):

@@ -8,6 +8,7 @@ import click
 
 from services.catalog import LANGUAGES
 from services.cli import EXIT_PROBLEMS
+from services.cli.common import YEAR
 
 
 SMALL = 8  # a dimension with at most this many codes (sex, direction...) can cross every other one
@@ -143,7 +144,7 @@ def _policies():
 
 
 @click.command("report")
-@click.option("--year", "-y", type=int, required=True, help="Year the yearbook covers.")
+@click.option("--year", "-y", type=YEAR, required=True, help="Year the yearbook covers.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True,
               help="Language of the yearbook (ar is laid out right to left).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),

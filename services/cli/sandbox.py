@@ -7,7 +7,7 @@ import sys
 import click
 
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND
-from services.cli.common import emit_json
+from services.cli.common import PORT, emit_json
 
 STEP_NAMES = {"database": "database", "accounts": "accounts", "data": "data", "indicators": "indicators",
               "practice_files": "practice files", "snapshot": "snapshot", "credentials": "credentials sheet"}
@@ -54,7 +54,7 @@ def sandbox_group() -> None:
 @click.option("--env", "env", default="lab", show_default=True,
               help="Target lab: the lab environment (hardware/environments/ENV.yaml, or a file).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the portal listens on.")
-@click.option("--port", type=int, help="Portal port (default: the first free from 5101).")
+@click.option("--port", type=PORT, help="Portal port (default: the first free from 5101).")
 @click.option("--language", type=click.Choice(["ar", "fr", "en"]), default="ar", show_default=True,
               help="The accounts' language.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also a PDF credentials sheet (WeasyPrint).")
@@ -212,7 +212,7 @@ def show(name, as_json):
 @sandbox_group.command("serve")
 @click.argument("name")
 @click.option("--host", help="Address to listen on (default: the sandbox's).")
-@click.option("--port", type=int, help="Port (default: the sandbox's).")
+@click.option("--port", type=PORT, help="Port (default: the sandbox's).")
 @_handled
 def serve(name, host, port):
     """Run NAME's portal (Flask's threaded server) on its own port, in the foreground."""

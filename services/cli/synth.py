@@ -11,6 +11,7 @@ import click
 from services.catalog import CatalogError, default_catalog
 from services.cells import csv_row
 from services.cli import EXIT_NOT_FOUND
+from services.cli.common import YEAR
 from services.synth import ERROR_KINDS, default_year, write_file
 from services.synth.output import ENCODINGS, FORMATS
 
@@ -29,7 +30,7 @@ def _delimiter(value: str) -> str:
 @click.option("--dataset", "-d", "dataset_code", help="Dataset code, see `marsad catalog list`.")
 @click.option("--all", "all_datasets", is_flag=True, help="One file per dataset of the catalog, into a directory.")
 @click.option("--rows", "-n", default=1000, show_default=True, type=click.IntRange(min=0), help="Data rows per file.")
-@click.option("--year", "-y", type=int, help="Year the events fall in.  [default: last year]")
+@click.option("--year", "-y", type=YEAR, help="Year the events fall in.  [default: last year]")
 @click.option("--seed", "-s", default=1, show_default=True, type=int,
               help="Same seed, same data; person ids are shared across datasets of one seed.")
 @click.option("--error-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),

@@ -7,6 +7,7 @@ import click
 
 from services import accounts, audit, db
 from services.cli import EXIT_NOT_FOUND
+from services.cli.common import ID
 from services.config import settings
 from services.identity import api_tokens
 
@@ -53,7 +54,7 @@ def list_tokens(username: str | None) -> None:
 
 
 @tokens_group.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ID)
 def revoke(token_id: int) -> None:
     """Revoke a token at once."""
     with db.session() as s:
