@@ -25,6 +25,11 @@ class Settings:
     local_accounts: bool = field(default_factory=lambda: _env("LOCAL_ACCOUNTS", "") != "0")
     # Rows of a rejected submission whose errors are kept one by one; the count is always exact.
     max_stored_errors: int = field(default_factory=lambda: int(_env("MAX_STORED_ERRORS", "10000")))
+    # Bounds of one indicator query (API and dashboard): the disclosure pass's linear programs grow
+    # steeply with the cells, so a query past them is refused before it runs, or stopped at the budget.
+    query_max_dimensions: int = field(default_factory=lambda: int(_env("QUERY_MAX_DIMENSIONS", "3")))
+    query_max_cells: int = field(default_factory=lambda: int(_env("QUERY_MAX_CELLS", "5000")))  # margins included
+    query_seconds: float = field(default_factory=lambda: float(_env("QUERY_SECONDS", "20")))
 
     def __post_init__(self) -> None:
         if not self.database_url:
