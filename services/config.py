@@ -36,6 +36,12 @@ class Settings:
     session_idle_minutes: int = field(default_factory=lambda: _positive("SESSION_IDLE_MINUTES", 30))
     session_hours: int = field(default_factory=lambda: _positive("SESSION_HOURS", 8))
 
+    # Bounds of one indicator query (API and dashboard): the disclosure pass's linear programs grow
+    # steeply with the cells, so a query past them is refused before it runs, or stopped at the budget.
+    query_max_dimensions: int = field(default_factory=lambda: int(_env("QUERY_MAX_DIMENSIONS", "3")))
+    query_max_cells: int = field(default_factory=lambda: int(_env("QUERY_MAX_CELLS", "5000")))  # margins included
+    query_seconds: float = field(default_factory=lambda: float(_env("QUERY_SECONDS", "20")))
+
     def __post_init__(self) -> None:
         if not self.database_url:
             url = _env("DATABASE_URL", f"sqlite:///{self.var_dir / 'marsad.db'}")

@@ -41,6 +41,7 @@ certified from the solutions of earlier programs without a program of their own.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass
 from itertools import combinations
@@ -63,6 +64,43 @@ _SWEEPS, _SWEEP_FROM = 8, 40  # random-direction programs per audit of a compone
 _MIX = 48  # at most this many points each way are mixed when a cell is published again
 _STRATEGIES = ("balanced", "closing")
 _MULTI_START_CELLS = 600  # tables up to this many cells (margins included) try every strategy
+
+
+class QueryBound(Exception):
+    """A table past a bound of one query: `bound` is "too_many_cells" or "time_budget".
+
+    Not a ValueError: the table is not wrong, only too costly to protect here and now.
+    """
+
+    def __init__(self, bound: str, message: str):
+        super().__init__(message)
+        self.bound = bound
+
+
+def cells_with_margins(table: IndicatorTable, limit: int) -> int:
+    """How many cells the table has once its margins are added (what `protect` works on and answers),
+    counted without building them; past `limit` the count stops there (limit + 1)."""
+    n = len(table.dimensions)
+    if len(table.cells) > limit:
+        return limit + 1
+    seen: set[tuple] = set()
+    for key in table.cells:
+        if not isinstance(key, tuple) or len(key) != n:
+            continue   # add_margins says what is wrong with it
+        for mask in range(1 << n):
+            seen.add(tuple(TOTAL if mask >> i & 1 else code for i, code in enumerate(key)))
+        if len(seen) > limit:
+            return limit + 1
+    return len(seen)
+
+
+def check_cells(table: IndicatorTable, max_cells: int) -> None:
+    """QueryBound("too_many_cells") when the table, margins included, has more than `max_cells` cells."""
+    count = cells_with_margins(table, max_cells)
+    if count > max_cells:
+        raise QueryBound("too_many_cells", f"the table of {table.indicator} by {', '.join(table.dimensions) or 'total'} "
+                                           f"has more than {max_cells} cells with its totals (MARSAD_QUERY_MAX_CELLS); "
+                                           "keep fewer dimensions or filter some of them")
 
 
 @dataclass(frozen=True)
@@ -146,6 +184,8 @@ class _System:
             for c in cells_of:
                 self.cell_equations[c].append(e)
         self.strategy = "balanced"   # how close_lines weighs a complement's count against its other lines
+        self.deadline: float | None = None   # time.monotonic() past which the protection gives up (QueryBound)
+        self.seconds: float | None = None
         # Feasible points the programs found, as (cells that differ from the truth, their values).
         # A point stays feasible for any suppression pattern hiding all those cells, so later
         # audits (more cells hidden while repairing, one fewer while pruning) reuse it.
@@ -260,7 +300,10 @@ class _System:
 
         def solve(objective):
             """Minimise objective . x; the optimum, or -inf when unbounded."""
-            result = linprog(objective, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+            options = {"time_limit": self.time_left()} if self.deadline is not None else None
+            result = linprog(objective, A_eq=a, b_eq=b, bounds=(0, None), method="highs", options=options)
+            if result.status == 1 and self.deadline is not None:   # HiGHS stopped at the time limit
+                raise self.over_budget()
             if result.status == 3:
                 return -math.inf
             if result.status != 0:
@@ -305,6 +348,17 @@ class _System:
                 if first_only:
                     break
         return found
+
+    def time_left(self) -> float:
+        """Seconds left of the budget; QueryBound("time_budget") once none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.over_budget()
+        return left
+
+    def over_budget(self) -> QueryBound:
+        return QueryBound("time_budget", f"protecting this table takes longer than the {self.seconds:g} s one query "
+                                         "may use (MARSAD_QUERY_SECONDS); keep fewer dimensions or filter some of them")
 
     # Choosing complements -----------------------------------------------------------------------
 
@@ -400,6 +454,8 @@ def _suppress_once(system: _System, primary: set[int], p: int) -> set[int]:
     system.close_lines(hidden, p, hidden)
     # Each round hides at least one more cell, so this ends, at worst with everything hidden.
     for _ in range(len(system.keys) + 1):
+        if system.deadline is not None:
+            system.time_left()
         exposed = system.exposures(hidden, p)
         if not exposed:
             break
@@ -423,6 +479,8 @@ def _suppress_once(system: _System, primary: set[int], p: int) -> set[int]:
         system.close_lines(hidden, p, added)
     # Publish again every complement the table does not need, most costly first.
     for c in sorted(hidden - primary, key=system.cost, reverse=True):
+        if system.deadline is not None:
+            system.time_left()
         hidden.discard(c)
         near = {n for e in system.cell_equations[c] for n in system.equations[e]} & hidden
         if system.locally_exposed(c, hidden, p) or system.exposures(hidden, p, near=near, first_only=True, released=c):
@@ -442,15 +500,20 @@ def _check_level(level) -> str:
 
 
 def protect(table: IndicatorTable, *, threshold: int = DEFAULT_THRESHOLD, protect_zeros: bool = False,
-            level: str = "aggregates") -> IndicatorTable:
+            level: str = "aggregates", max_cells: int | None = None, seconds: float | None = None) -> IndicatorTable:
     """A new table, margins included, with suppressed cells set to None and flagged.
 
     flags[key] is "primary" (a small count) or "secondary" (hidden so a primary cannot be worked
     out); meta["disclosure"] says what was applied. Microdata levels get the table unprotected.
     Cells absent from the table are taken as known zeros (published by their absence): to have
     zeros protected with `protect_zeros`, give them as cells.
+
+    Bounds of one query (QueryBound past them): `max_cells`, checked before any work, and `seconds`,
+    a budget for the linear programs (each gets what is left as HiGHS's time limit).
     """
     level = _check_level(level)
+    if max_cells is not None:
+        check_cells(table, max_cells)
     if isinstance(threshold, bool) or not isinstance(threshold, Integral) or threshold < 1:
         raise ValueError(f"threshold must be a whole number >= 1, not {threshold!r}")
     if any(v is None for v in table.cells.values()):
@@ -462,6 +525,8 @@ def protect(table: IndicatorTable, *, threshold: int = DEFAULT_THRESHOLD, protec
         return IndicatorTable(full.indicator, full.dimensions, dict(full.cells), full.unit, {}, meta)
     p = int(threshold)
     system = _System(full.cells)
+    if seconds is not None:
+        system.seconds, system.deadline = seconds, time.monotonic() + seconds
     values = system.values
     primary = {i for i, v in enumerate(values) if 0 < v < p or (protect_zeros and v == 0)}
     hidden = _suppress(system, primary, p)
@@ -474,10 +539,12 @@ def protect(table: IndicatorTable, *, threshold: int = DEFAULT_THRESHOLD, protec
     return IndicatorTable(full.indicator, full.dimensions, cells, full.unit, flags, meta)
 
 
-def protect_for(table: IndicatorTable, level, threshold: int = DEFAULT_THRESHOLD) -> IndicatorTable:
+def protect_for(table: IndicatorTable, level, threshold: int = DEFAULT_THRESHOLD, *, max_cells: int | None = None,
+                seconds: float | None = None) -> IndicatorTable:
     """`protect` for a reader: `level` is a read level or the Decision that gave it
-    (`decide(...)`), `threshold` the deployment's `policies.settings.min_cell_count`."""
-    return protect(table, threshold=threshold, level=_check_level(level))
+    (`decide(...)`), `threshold` the deployment's `policies.settings.min_cell_count`; the bounds of
+    one query as in `protect`."""
+    return protect(table, threshold=threshold, level=_check_level(level), max_cells=max_cells, seconds=seconds)
 
 
 def audit(table_published: IndicatorTable, original: IndicatorTable, *, protection: int | None = None) -> list[Exposure]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 from flask.sessions import SessionInterface
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter, Rule
 
 from portal.api.errors import CODES, ApiError, error_response, http_error_response
 from portal.security import csrf_exempt
@@ -26,10 +27,19 @@ def _guarded(route):
     from portal.api.bearer import api_principal
     from portal.api.views import check
 
+    query = [p for p in route.params if p.where == "query"]
+    path = [p for p in route.params if p.where == "path" and p.type == "integer"]
+
     @wraps(route.view)
     def view(**kwargs):
+        for p in path:   # a number past its column's range names nothing
+            if not p.minimum <= kwargs[p.name] <= p.maximum:
+                raise ApiError(404, f"no {p.name.replace('_id', '')} {kwargs[p.name]}")
         if not route.public:
             api_principal()
+            # Every declared parameter is checked before the view touches anything (the upload's file
+            # included); views read the typed values from g.api_params.
+            g.api_params = {p.name: p.value(request.args.getlist(p.name)) for p in query if p.name in request.args}
             if route.action is not None:
                 resource = route.resource(**kwargs) if route.resource else None
                 if resource is not None:
@@ -42,17 +52,26 @@ def _register_routes() -> None:
     from portal.api.routes import ROUTES
 
     for route in ROUTES:
-        bp.add_url_rule(route.rule, route.endpoint, _guarded(route), methods=[route.method])
+        # No automatic OPTIONS: `unrouted` answers it, in JSON like every other answer here.
+        bp.add_url_rule(route.rule, route.endpoint, _guarded(route), methods=[route.method],
+                        provide_automatic_options=False)
 
 
-@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@csrf_exempt
-def unrouted(rest: str):
-    """Anything else under /api/v1: a JSON 404, or 405 when the path exists for other methods."""
+# The methods the routes use: `unrouted` lists those a path takes when asked another.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+class AnyPath(PathConverter):
+    """A path, newlines and all (werkzeug's `path` stops at a newline: the rest fell to an HTML 404)."""
+    regex = r"[\s\S]*"
+    part_isolating = False   # spans slashes (werkzeug guesses from a "/" in the regex)
+
+
+def unrouted(rest: str = ""):
+    """Anything else under /api/: a JSON 404, or 405 (204 for OPTIONS) when the path exists for other methods."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
     allowed = []
-    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+    for method in METHODS:
         try:
             rule, _args = adapter.match(request.path, method=method, return_rule=True)
         except HTTPException:
@@ -60,9 +79,11 @@ def unrouted(rest: str):
         if rule.endpoint != "api.unrouted":
             allowed.append(method)
     if allowed:
-        raise ApiError(405, f"{request.method} is not allowed here; use {', '.join(allowed)}",
-                       headers={"Allow": ", ".join(allowed)})
-    raise ApiError(404, f"no API route {request.path}; see {PREFIX}/openapi.json")
+        headers = {"Allow": ", ".join(allowed + ["OPTIONS"])}
+        if request.method == "OPTIONS":
+            return current_app.response_class(status=204, headers=headers, mimetype="application/json")
+        raise ApiError(405, f"{request.method} is not allowed here; use {', '.join(allowed)}", headers=headers)
+    raise ApiError(404, f"no API route {request.path[:200]!r}; see {PREFIX}/openapi.json")
 
 
 @bp.errorhandler(ApiError)
@@ -124,6 +145,14 @@ class SessionlessApi(SessionInterface):
 def init_app(app) -> None:
     app.session_interface = SessionlessApi(app.session_interface, PREFIX)
     app.register_blueprint(bp)
+    # Everything under /api/ that no route takes, this version's or not, newline or odd method: the
+    # endpoint is the blueprint's, so its JSON error handlers answer (a rule outside any blueprint
+    # would get the app's HTML pages).
+    # Added to the map itself: a werkzeug Rule without `methods` takes every method (TRACE, PROPFIND...).
+    app.url_map.converters["anypath"] = AnyPath
+    for rule in ("/api", "/api/<anypath:rest>"):
+        app.url_map.add(Rule(rule, endpoint="api.unrouted", strict_slashes=False))
+    app.view_functions["api.unrouted"] = csrf_exempt(unrouted)
 
 
 _register_routes()

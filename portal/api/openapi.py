@@ -33,7 +33,7 @@ REPORT_LINE = {"type": "object", "properties": {
     "message": {"type": "string"}}}
 DATASET_SUMMARY = {"type": "object", "required": ["code", "names"], "properties": {
     "code": {"type": "string"}, "names": NAMES, "description": NAMES, "unit": {"type": "string"},
-    "fields": {"type": "integer", "description": "How many fields (their list is in the dataset itself)."},
+    "field_count": {"type": "integer", "description": "How many fields (their list is in the dataset itself)."},
     "submitted_by": {"type": "array", "items": {"type": "string"}},
     "you_submit": {"type": "boolean", "description": "Whether your institution's agreement lets you submit it."},
     "links": LINKS}}
@@ -102,19 +102,20 @@ def operation(route) -> dict:
         success["content"] = {"application/json": {"schema": _ref(schema)}}
     elif route.public:
         success["content"] = {"application/json": {"schema": {"type": "object"}}}
-    responses = {str(status): success}
+    responses = {str(code): success for code in (status, *route.also)}
     errors = set(route.errors)
     if not route.public:
         errors.add(401)
     if any(p.where == "path" for p in route.params):
         errors.add(404)
+    if any(p.where == "query" for p in route.params) or route.body:
+        errors.add(400)   # every declared parameter is checked (portal/api/__init__.py)
     for code in sorted(errors):
         responses[str(code)] = _error(code)
     needs = f"Needs the permission `{route.action}`. " if route.action else ""
     op = {"operationId": route.endpoint, "summary": route.summary, "tags": [route.tag],
           "description": (needs + route.description).strip() or route.summary,
-          "parameters": [{"name": p.name, "in": p.where, "required": p.required or p.where == "path",
-                          "description": p.description or p.name, "schema": p.schema()} for p in route.params],
+          "parameters": [p.spec() for p in route.params],
           "responses": responses}
     if route.body:
         op["requestBody"] = route.body

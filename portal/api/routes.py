@@ -12,26 +12,91 @@ from dataclasses import dataclass
 from typing import Callable
 
 from services.policy import Resource
+from services.models import Status
 from services.workflow import MOVES
 
 from portal.api import views
+from portal.api.errors import ApiError
 from portal.i18n import LANGUAGES
+
+
+INT32 = 2 ** 31 - 1   # ids, versions and pages are 32-bit columns on PostgreSQL
 
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter, as the document declares it and as `value` enforces it: the same fields serve both."""
     name: str
     where: str                      # "path" | "query"
-    type: str = "string"            # JSON Schema type
+    type: str = "string"            # JSON Schema type: "string", "integer" or "array"
     description: str = ""
-    enum: tuple[str, ...] = ()
+    enum: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()   # a callable: read when asked
     required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+    pattern: str | None = None
+    items: "Param | None" = None    # an array's items (its name is the array's)
+    max_items: int | Callable[[], int] | None = None   # a callable: a setting read when asked
+    explode: bool = True            # an array as ?x=1&x=2 (True) or ?x=1,2 (False)
+    bound: str = ""                 # the setting behind max_items, named when it is passed...
+    bound_code: str = "too_many_values"   # ...and the error code then
 
     def schema(self) -> dict:
+        if self.type == "array":
+            out = {"type": "array", "items": self.items.schema(), "uniqueItems": True}
+            if self.max_items is not None:
+                out["maxItems"] = self.max_items() if callable(self.max_items) else self.max_items
+            return out
         out: dict = {"type": self.type}
+        if self.type == "integer" and self.maximum == INT32:
+            out["format"] = "int32"
+        for key, value in (("minimum", self.minimum), ("maximum", self.maximum), ("pattern", self.pattern)):
+            if value is not None:
+                out[key] = value
         if self.enum:
-            out["enum"] = list(self.enum)
+            out["enum"] = list(self.choices)
         return out
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return self.enum() if callable(self.enum) else self.enum
+
+    def spec(self) -> dict:
+        out = {"name": self.name, "in": self.where, "required": self.required or self.where == "path",
+               "description": self.description or self.name, "schema": self.schema()}
+        if self.type == "array":
+            out.update(style="form", explode=self.explode)
+        return out
+
+    def value(self, raw: list[str]):
+        """The typed value of the parameter's raw strings (several when repeated); ApiError 400 if not valid."""
+        if self.type == "array":
+            parts = raw if self.explode else [p for text in raw[-1:] for p in (text.split(",") if text else [])]
+            values = [self.items.one(p, self.name) for p in parts]
+            limit = self.max_items() if callable(self.max_items) else self.max_items
+            if limit is not None and len(values) > limit:
+                setting = f" ({self.bound})" if self.bound else ""
+                raise ApiError(400, f"{self.name}: at most {limit} values{setting}, not {len(values)}",
+                               code=self.bound_code)
+            if len(set(values)) != len(values):
+                raise ApiError(400, f"{self.name}: a value appears twice")
+            return values
+        return self.one(raw[0], self.name)
+
+    def one(self, text: str, name: str):
+        if self.type == "integer":
+            if not re.fullmatch(r"-?[0-9]+", text):
+                raise ApiError(400, f"{name} must be a whole number, not {text[:40]!r}")
+            # Past 30 digits it is out of any range: not converted (long texts are slow to convert).
+            number = int(text) if len(text) <= 30 else None
+            if number is None or not self.minimum <= number <= self.maximum:
+                raise ApiError(400, f"{name} must be between {self.minimum} and {self.maximum}, not {text[:40]}")
+            return number
+        if self.enum and text not in self.choices:
+            raise ApiError(400, f"{name} must be one of {', '.join(self.choices)}, not {text[:40]!r}")
+        if self.pattern and not re.fullmatch(self.pattern, text):
+            raise ApiError(400, f"{name} must match {self.pattern}, not {text[:40]!r}")
+        return text
 
 
 @dataclass(frozen=True)
@@ -46,6 +111,7 @@ class Route:
     params: tuple[Param, ...] = ()
     body: dict | None = None                        # OpenAPI requestBody
     ok: tuple[int, str] = (200, "")                 # success status and schema name in components
+    also: tuple[int, ...] = ()                      # other success statuses, with the same schema
     errors: tuple[int, ...] = ()                    # error statuses beyond 401 (and 404 with path params)
     public: bool = False                            # no token needed
     description: str = ""
@@ -56,31 +122,85 @@ class Route:
 
     @property
     def rule(self) -> str:
-        kinds = {p.name: p.type for p in self.params if p.where == "path"}
+        kinds = {p.name: p for p in self.params if p.where == "path"}
 
         def converter(match: re.Match) -> str:
-            name = match.group(1)
-            return f"<int:{name}>" if kinds.get(name) == "integer" else f"<{name}>"
+            p = kinds.get(match.group(1))
+            if p is not None and p.type == "integer":  # its range is checked by the view's wrapper: a JSON 404
+                return f"<int:{p.name}>"
+            return f"<{match.group(1)}>"
         return re.sub(r"\{(\w+)\}", converter, self.path)
+
+
+def _dataset_codes() -> tuple[str, ...]:
+    from portal.runtime import runtime
+
+    return tuple(runtime().catalog.datasets)
+
+
+def _indicator_codes() -> tuple[str, ...]:
+    return tuple(views.definitions())
+
+
+def _dimension_names() -> tuple[str, ...]:
+    """Every dimension of an indicator: each is a filter, and each may be kept in `by`."""
+    return tuple(dict.fromkeys(name for ind in views.definitions().values() for name in ind.dimension_names))
+
+
+def _max_dimensions() -> int:
+    from services.config import settings
+
+    return settings().query_max_dimensions
 
 
 LANG = Param("lang", "query", description="Language of names and messages (default: Accept-Language, else en).",
              enum=LANGUAGES)
-SUBMISSION_ID = Param("submission_id", "path", "integer", "The submission's number.", required=True)
-DATASET_CODE = Param("code", "path", description="A dataset code of the catalog.", required=True)
-INDICATOR_CODE = Param("code", "path", description="An indicator code.", required=True)
+SUBMISSION_ID = Param("submission_id", "path", "integer", "The submission's number.", required=True,
+                      minimum=1, maximum=INT32)
+DATASET_CODE = Param("code", "path", description="A dataset code of the catalog.", required=True,
+                     enum=_dataset_codes)
+INDICATOR_CODE = Param("code", "path", description="An indicator code.", required=True, enum=_indicator_codes)
+PERIODS = ("year", "month")
+BY = Param("by", "query", "array", "Dimensions to keep, comma-separated (at most MARSAD_QUERY_MAX_DIMENSIONS; "
+           "the indicator must have them).", explode=False, max_items=_max_dimensions,
+           bound="MARSAD_QUERY_MAX_DIMENSIONS", bound_code="too_many_dimensions",
+           items=Param("by", "query", enum=lambda: PERIODS + _dimension_names()))
+YEAR = Param("year", "query", "array", "Years (repeat the parameter for several; default: the latest).",
+             items=Param("year", "query", "integer", minimum=1, maximum=9999))
+MONTH = Param("month", "query", "array", "Months: 7 or 2024-07 (repeat the parameter for several).",
+              items=Param("month", "query", pattern=r"([0-9]{4}-)?(0?[1-9]|1[0-2])"))
+VERSION = Param("version", "query", "integer", "A release version (default: the live table, or the latest "
+                "published release for `published` readers).", minimum=1, maximum=INT32)
 
+
+def _filters() -> tuple[Param, ...]:
+    return tuple(Param(name, "query", "array", f"Codes of {name} to keep (only for an indicator that has it); "
+                       "several are added up unless `by` keeps it.", items=Param(name, "query"))
+                 for name in _dimension_names())
+
+
+REPLACES = Param("replaces", "form", "integer", "A rejected submission this file corrects.", minimum=1, maximum=INT32)
 UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["dataset", "file"],
     "properties": {
         "dataset": {"type": "string", "description": "The dataset code the file holds."},
         "file": {"type": "string", "contentMediaType": "application/octet-stream",
                  "description": "CSV (UTF-8, UTF-8 with BOM or Windows-1256) or XLSX."},
-        "replaces": {"type": "integer", "description": "A rejected submission this file corrects."},
+        "replaces": {**REPLACES.schema(), "description": REPLACES.description},
     }}}}}
-REASON = {"required": False, "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"reason": {"type": "string", "maxLength": 2000,
-                                                "description": "Why; required to reject."}}}}}}
+REASON_LENGTH = 2000
+
+
+def _reason(required: bool) -> dict:
+    """A move's body: a JSON object (or a form) whose `reason` is text; rejecting needs one."""
+    reason = {"type": "string", "maxLength": REASON_LENGTH,
+              "description": "Why; required to reject." if not required else "Why, for the institution to act on."}
+    schema: dict = {"type": "object", "properties": {"reason": reason}}
+    if required:
+        schema["required"] = ["reason"]
+        reason.update(minLength=1, pattern=r"\S")
+    return {"required": required, "content": {media: {"schema": schema} for media in
+                                              ("application/json", "application/x-www-form-urlencoded")}}
 
 
 def _move_routes() -> list[Route]:
@@ -89,8 +209,8 @@ def _move_routes() -> list[Route]:
              "reject": "Reject a validated or approved submission, with a reason the institution can act on."}
     return [Route("POST", f"/submissions/{{submission_id}}/{action}", views.mover(action),
                   f"{action.capitalize()} a submission", "submissions", policy_action, views.readable_submission,
-                  params=(SUBMISSION_ID, LANG), body=REASON, ok=(200, "SubmissionDetail"),
-                  errors=(403, 409, 422), description=notes[action])
+                  params=(SUBMISSION_ID, LANG), body=_reason(action == "reject"), ok=(200, "SubmissionDetail"),
+                  errors=(400, 403, 409, 422), description=notes[action])
             for action, (_starts, _to, policy_action) in MOVES.items()]
 
 
@@ -98,19 +218,22 @@ ROUTES: list[Route] = [
     Route("GET", "/openapi.json", views.openapi_document, "This description (OpenAPI 3.1)", "meta", public=True,
           ok=(200, "")),
     Route("GET", "/datasets", views.list_datasets, "The dataset catalog", "catalog", "catalog.read",
-          views.catalog_resource, params=(LANG,), ok=(200, "DatasetList"), errors=(403,)),
+          views.catalog_resource, params=(LANG,), ok=(200, "DatasetList"), errors=(400, 403)),
     Route("GET", "/datasets/{code}", views.get_dataset, "One dataset: fields, rules, codelists", "catalog",
-          "catalog.read", views.catalog_resource, params=(DATASET_CODE, LANG), ok=(200, "Dataset"), errors=(403,)),
+          "catalog.read", views.catalog_resource, params=(DATASET_CODE, LANG), ok=(200, "Dataset"),
+          errors=(400, 403)),
     Route("POST", "/submissions", views.create_submission, "Submit a file: archived, validated, loaded",
-          "submissions", params=(LANG,), body=UPLOAD, ok=(201, "IngestResult"), errors=(400, 403, 404, 409, 413),
+          "submissions", params=(LANG,), body=UPLOAD, ok=(201, "IngestResult"), also=(200,),
+          errors=(400, 403, 404, 409, 413),
           description="Runs the same ingestion as the portal's upload. 201 with the validation report; 200 when "
-                      "the same file was already submitted (`duplicate_of`)."),
+                      "the same file was already submitted (`duplicate_of`). Every parameter is checked before "
+                      "the file is read."),
     Route("GET", "/submissions", views.list_submissions, "Submissions you may read, newest first", "submissions",
           "submission.read", views.own_submissions,
-          params=(Param("dataset", "query"), Param("status", "query", enum=("submitted", "validated", "rejected",
-                                                                              "approved", "accepted")),
-                  Param("institution", "query"), Param("page", "query", "integer"),
-                  Param("per_page", "query", "integer", "At most 200.")),
+          params=(Param("dataset", "query"), Param("status", "query", enum=tuple(s.value for s in Status)),
+                  Param("institution", "query"), Param("page", "query", "integer", minimum=1, maximum=INT32),
+                  Param("per_page", "query", "integer", "At most 200 (default 50).", minimum=1,
+                        maximum=views.MAX_PER_PAGE)),
           ok=(200, "SubmissionPage"), errors=(400, 403)),
     Route("GET", "/submissions/{submission_id}", views.get_submission, "One submission, its history and moves",
           "submissions", "submission.read", views.readable_submission, params=(SUBMISSION_ID,),
@@ -122,11 +245,10 @@ ROUTES: list[Route] = [
     Route("GET", "/indicators", views.list_indicators, "Indicators you may read", "indicators", "indicator.read",
           lambda: Resource("indicator"), ok=(200, "IndicatorList"), errors=(403, 501)),
     Route("GET", "/indicators/{code}", views.get_indicator, "One indicator's table, disclosure control applied",
-          "indicators", params=(INDICATOR_CODE, Param("by", "query", description="Dimensions to keep, comma-separated."),
-                                Param("year", "query"), Param("month", "query", description="7 or 2024-07."),
-                                Param("version", "query", "integer", "A release version (default: the live "
-                                      "table, or the latest published release for `published` readers).")),
-          ok=(200, "IndicatorTable"), errors=(400, 403, 501),
-          description="Needs `indicator.read` on the indicator's dataset. Query parameters named after the "
-                      "indicator's other dimensions filter it (e.g. ?sex=F)."),
+          "indicators", params=(INDICATOR_CODE, BY, YEAR, MONTH, VERSION, LANG, *_filters()),
+          ok=(200, "IndicatorTable"), errors=(400, 403, 422, 501),
+          description="Needs `indicator.read` on the indicator's dataset. The parameters named after the "
+                      "indicator's dimensions filter it (e.g. ?sex=F); one it does not have is a 400. 400 also "
+                      "past the bounds of one query (MARSAD_QUERY_MAX_DIMENSIONS, MARSAD_QUERY_MAX_CELLS, "
+                      "MARSAD_QUERY_SECONDS); 422 for a table disclosure control cannot protect."),
 ]

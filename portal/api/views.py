@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 
-from flask import request, url_for
+from flask import g, request, url_for
 
+from services import audit
 from services.catalog import CatalogError
 from services.ingest import SubmissionDenied, ingest
 from services.ingest.report import report_lines
@@ -26,14 +27,15 @@ MAX_PER_PAGE = 200
 
 # --- helpers ---------------------------------------------------------------------------------
 
+def param(name: str, default=None):
+    """A query parameter as the route table declares it, checked and typed before the view ran."""
+    return g.get("api_params", {}).get(name, default)
+
+
 def language() -> str:
-    """?lang=, else the Accept-Language header, else English (scripts read English best)."""
-    chosen = request.args.get("lang")
-    if chosen is not None:
-        if chosen not in LANGUAGES:
-            raise ApiError(400, f"lang must be one of {', '.join(LANGUAGES)}")
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    """?lang= (checked against the route's enum), else the Accept-Language header, else English
+    (scripts read English best)."""
+    return param("lang") or request.accept_languages.best_match(LANGUAGES) or "en"
 
 
 def acting_as() -> str:
@@ -89,7 +91,7 @@ def _dataset_summary(dataset) -> dict:
     policies, principal = runtime().policies, api_principal()
     institution = acting_as()
     return {"code": dataset.code, "names": dict(dataset.names), "description": dict(dataset.description),
-            "unit": dataset.unit, "fields": len(dataset.fields),
+            "unit": dataset.unit, "field_count": len(dataset.fields),
             "submitted_by": list(policies.submitters_of(dataset.code)),
             "you_submit": bool(decide(policies, principal, "submission.create",
                                       Resource("dataset", institution=institution, dataset=dataset.code))),
@@ -119,6 +121,13 @@ def get_dataset(code: str):
 
 # --- submissions -----------------------------------------------------------------------------
 
+def _replaces(text: str | None) -> int | None:
+    """The form's `replaces`, checked as the document's upload schema declares it."""
+    from portal.api.routes import REPLACES
+
+    return REPLACES.value([text.strip()]) if text is not None and text.strip() else None
+
+
 def create_submission():
     rt, principal = runtime(), api_principal()
     dataset = request.form.get("dataset", "").strip()
@@ -131,7 +140,7 @@ def create_submission():
     check("submission.create", Resource("dataset", institution=institution, dataset=dataset))
     if upload is None or not upload.filename:
         raise ApiError(400, "the form needs a `file` part with the data file")
-    replaces = request.form.get("replaces", type=int)
+    replaces = _replaces(request.form.get("replaces"))
     if replaces is not None:
         earlier = db_session().get(Submission, replaces)
         if earlier is None or earlier.institution != institution:
@@ -163,13 +172,9 @@ def create_submission():
 def list_submissions():
     principal, policies = api_principal(), runtime().policies
     scope = queries.readable_institutions(policies, principal)
-    per_page = min(max(request.args.get("per_page", 50, type=int), 1), MAX_PER_PAGE)
-    status = request.args.get("status") or None
-    if status is not None and status not in {s.value for s in Status}:
-        raise ApiError(400, f"status must be one of {', '.join(s.value for s in Status)}")
-    page = queries.submissions(db_session(), scope, dataset=request.args.get("dataset") or None, status=status,
-                               institution=request.args.get("institution") or None,
-                               page=request.args.get("page", 1, type=int), per_page=per_page)
+    page = queries.submissions(db_session(), scope, dataset=param("dataset") or None, status=param("status"),
+                               institution=param("institution") or None, page=param("page", 1),
+                               per_page=param("per_page", 50))
     return {"items": [submission_json(s) for s in page.items], "total": page.total, "page": page.page,
             "per_page": page.per_page, "pages": page.pages}
 
@@ -194,9 +199,28 @@ WORKFLOW_STATUS = {"denied": 403, "not_found": 404, "wrong_status": 409, "reason
                    "unknown_action": 400}
 
 
+def move_reason() -> str | None:
+    """The body's reason: a JSON object's (or a form's) text of at most REASON_LENGTH characters."""
+    from portal.api.routes import REASON_LENGTH
+
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if data is None and request.get_data():
+            raise ApiError(400, "the body is not JSON; send an object such as {\"reason\": \"...\"}")
+    else:
+        data = request.form
+    if data is not None and not isinstance(data, dict) and not hasattr(data, "getlist"):
+        raise ApiError(400, f"the body must be a JSON object, not {type(data).__name__}")
+    reason = (data or {}).get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ApiError(400, f"reason must be text, not {type(reason).__name__}")
+    if reason is not None and len(reason) > REASON_LENGTH:
+        raise ApiError(400, f"reason must be at most {REASON_LENGTH} characters, not {len(reason)}")
+    return (reason or "").strip() or None
+
+
 def move_submission(submission_id: int, action: str):
-    data = request.get_json(silent=True) if request.is_json else request.form
-    reason = ((data or {}).get("reason") or "").strip()[:2000] or None
+    reason = move_reason()
     try:
         sub = move(db_session(), submission_id, action, api_principal(), reason=reason, policies=runtime().policies)
     except WorkflowError as err:
@@ -235,7 +259,7 @@ def _indicator_level(indicator) -> str:
         raise ApiError(403, str(exc)) from exc
 
 
-def _definitions() -> dict:
+def definitions() -> dict:
     from services.indicators.definitions import default_indicators
 
     return default_indicators()
@@ -245,7 +269,7 @@ def list_indicators():
     _indicator_query()
     policies, principal = runtime().policies, api_principal()
     items = []
-    for code, ind in _definitions().items():
+    for code, ind in definitions().items():
         answer = decide(policies, principal, "indicator.read", Resource("indicator", dataset=ind.dataset))
         if answer:
             items.append({"code": code, "names": dict(ind.names), "definition": dict(ind.definition),
@@ -255,39 +279,49 @@ def list_indicators():
     return {"items": items}
 
 
+# ReadRefused codes (services/indicators/reading.py) past the bounds of one query: the caller asks less.
+BOUND_CODES = ("too_many_dimensions", "too_many_cells", "time_budget")
+
+
 def get_indicator(code: str):
     """The table the reader may see (services/indicators/reading.py, shared with the dashboard):
     `published` readers the latest published release, others the live table; both under
-    disclosure control for their level."""
+    disclosure control for their level. A read at a microdata level is audited."""
     query = _indicator_query()
+    from services.disclosure import MICRODATA_LEVELS
     from services.indicators import ReleaseError
     from services.indicators.reading import ReadRefused, read
 
-    definitions = _definitions()
-    if code not in definitions:
+    known = definitions()
+    if code not in known:
         raise ApiError(404, f"no indicator {code!r}")
-    ind = definitions[code]
+    ind = known[code]
     _indicator_level(ind)  # 403 before anything about the request is answered
     names = {"year", "month", *ind.dimension_names}
     unknown = sorted(set(request.args) - names - {"by", "lang", "version"})
     if unknown:
         raise ApiError(400, f"unknown parameter(s) {', '.join(unknown)}; filters are: {', '.join(sorted(names))}")
-    filters = {}
-    for name in names & set(request.args):
-        values = request.args.getlist(name)
-        filters[name] = values if len(values) > 1 else values[0]
-    by = tuple(d for d in request.args.get("by", "").split(",") if d)
-    version = request.args.get("version", type=int)
-    rt = runtime()
+    # Checked and typed by the route table; one value is passed as itself, several as a list.
+    filters = {name: values if len(values) > 1 else values[0]
+               for name, values in ((n, param(n)) for n in sorted(names)) if values}
+    by = tuple(param("by", ()))
+    rt, principal = runtime(), api_principal()
     try:
-        reading = read(rt.engine, rt.policies, api_principal(), code, filters, by, version=version,
-                       definitions=definitions, live=query)
+        reading = read(rt.engine, rt.policies, principal, code, filters, by, version=param("version"),
+                       definitions=known, live=query)
     except ReadRefused as exc:
-        raise ApiError(403 if exc.code == "denied" else 422, str(exc), code=exc.code) from exc
+        status = 403 if exc.code == "denied" else 400 if exc.code in BOUND_CODES else 422
+        raise ApiError(status, str(exc), code=exc.code) from exc
     except ReleaseError as exc:
         raise ApiError({"denied": 403, "not_found": 404}.get(exc.code, 400), str(exc), code=exc.code) from exc
     except (KeyError, ValueError) as exc:
         raise ApiError(400, str(exc)) from exc
+    if reading.level in MICRODATA_LEVELS:
+        # Unprotected counts: who read which cut of the persons' rows.
+        audit.record(db_session(), actor=principal.username, institution=principal.institution,
+                     action="microdata.read", target=f"indicator:{code}",
+                     details={"via": "api", "dataset": ind.dataset, "indicator": code, "level": reading.level,
+                              "filters": filters, "by": list(by), "version": param("version")})
     table = reading.table
     rows = [{**dict(zip(table.dimensions, key)), "value": value, "flag": flag}
             for *key, value, flag in table.rows()]

@@ -313,7 +313,8 @@ def select_cells(conn: Connection, ind: Indicator, table: Table, base, filters: 
     selected = list(dict.fromkeys(selected))  # year once, even with month
     stmt = (select(*selected, func.sum(table.c.value), func.sum(table.c.observations),
                    func.count(table.c.value))
-            .where(*where).group_by(*selected))
+            .where(*where).group_by(*selected)
+            .having(func.count() > 0))  # no rows, no cell: a total over nothing is not a blank cell
     # Where each element of a cell's key comes from in a result row: built once, used per row.
     at = {c.key: i for i, c in enumerate(selected)}
     picks = [("year", at["year"], None) if name == "year" else

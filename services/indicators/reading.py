@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from services.disclosure import MICRODATA_LEVELS, protect_for
+from services.config import settings
+from services.disclosure import MICRODATA_LEVELS, QueryBound, check_cells, protect_for
 from services.indicators.definitions import Indicator, default_indicators
 from services.indicators.definitions import indicator as find_indicator
 from services.indicators.table import IndicatorTable
@@ -32,7 +33,8 @@ from services.policy import Decision, Principal, Resource, decide
 
 
 class ReadRefused(Exception):
-    """`code` is "denied" (the policy refuses) or "unprotectable" (no safe table to show)."""
+    """`code` is "denied" (the policy refuses), "unprotectable" (no safe table to show), or a bound of one
+    query: "too_many_dimensions", "too_many_cells", "time_budget" (services/config.py, MARSAD_QUERY_*)."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -83,6 +85,10 @@ def read(engine: Engine, policies, principal: Principal, indicator: str, filters
     definitions = definitions if definitions is not None else default_indicators()
     ind = find_indicator(indicator, definitions)
     level = read_level(policies, principal, ind)
+    bounds = settings()
+    if len(by) > bounds.query_max_dimensions:   # before any query: the cost grows steeply with them
+        raise ReadRefused("too_many_dimensions", f"at most {bounds.query_max_dimensions} dimensions in one query "
+                                                 f"(MARSAD_QUERY_MAX_DIMENSIONS), not {len(by)}: {', '.join(by)}")
     released = reads_releases_only(level) or version is not None
     if released:
         table = query_release(engine, ind.code, filters, tuple(by), principal=principal, version=version,
@@ -95,22 +101,32 @@ def read(engine: Engine, policies, principal: Principal, indicator: str, filters
         table = live(engine, ind.code, filters, tuple(by))
     # Stocks and rates: a total over periods means nothing (exports leave such cells out).
     table.meta.setdefault("periods_add_up", ind.additive_over_periods)
-    return Reading(protected(table, level, policies.settings.min_cell_count, ind), level, released)
+    try:
+        check_cells(table, bounds.query_max_cells)   # before the disclosure pass, at every level
+    except QueryBound as exc:
+        raise ReadRefused(exc.bound, str(exc)) from exc
+    return Reading(protected(table, level, policies.settings.min_cell_count, ind, seconds=bounds.query_seconds),
+                   level, released)
 
 
-def protected(table: IndicatorTable, level: str, threshold: int, ind: Indicator | None = None) -> IndicatorTable:
+def protected(table: IndicatorTable, level: str, threshold: int, ind: Indicator | None = None, *,
+              seconds: float | None = None) -> IndicatorTable:
     """`protect_for`, extended to rates; ReadRefused("unprotectable") when cell suppression cannot apply.
 
     The suppression pattern depends only on the cells, the level and the threshold, and finding it
     takes linear programs (up to seconds for a table of nationalities): it is remembered per process
     for the tables most recently asked, so that readers of the same dashboard do not each pay for it.
+    A table that ran out of its time budget (`seconds`) is remembered too, as refused: asking again
+    does not cost another budget.
     """
     rate = bool(ind is not None and ind.rate)
     observations = table.meta.get("observations") or {}
     key = (table.indicator, table.dimensions, frozenset(table.cells.items()), level, threshold, rate,
            frozenset(observations.items()) if rate else None)
     try:
-        cells, flags, disclosure = _pattern(key, table, level, threshold, rate, observations)
+        cells, flags, disclosure = _pattern(key, table, level, threshold, rate, observations, seconds)
+    except QueryBound as exc:
+        raise ReadRefused(exc.bound, str(exc)) from exc
     except ValueError as exc:
         raise ReadRefused("unprotectable", f"disclosure control cannot protect this table of {table.indicator}: "
                                            f"{exc}") from exc
@@ -125,33 +141,43 @@ _PATTERNS_KEPT = int(os.environ.get("MARSAD_DISCLOSURE_CACHE", "256"))
 _PATTERNS_LOCK = threading.Lock()
 
 
-def _pattern(key, table: IndicatorTable, level: str, threshold: int, rate: bool, observations: dict):
+def _pattern(key, table: IndicatorTable, level: str, threshold: int, rate: bool, observations: dict,
+             seconds: float | None = None):
     """(cells, flags, disclosure meta) of the protected table, from the cache when it was made before."""
+    key = (key, seconds)
     with _PATTERNS_LOCK:
         found = _PATTERNS.get(key)
         if found is not None:
             _PATTERNS.move_to_end(key)
+            if isinstance(found, QueryBound):
+                raise found
             return found
     bare = IndicatorTable(table.indicator, table.dimensions, dict(table.cells), table.unit)
-    if rate and level in MICRODATA_LEVELS:  # the reader may count the persons: nothing to hide
-        made = (bare.cells, {}, {"level": level, "applied": False})
-    elif rate:
-        made = _protected_rates(bare, level, threshold, observations)
-    else:
-        shield = protect_for(bare, level, threshold)
-        made = (shield.cells, shield.flags, shield.meta["disclosure"])
+    try:
+        if rate and level in MICRODATA_LEVELS:  # the reader may count the persons: nothing to hide
+            made = (bare.cells, {}, {"level": level, "applied": False})
+        elif rate:
+            made = _protected_rates(bare, level, threshold, observations, seconds)
+        else:
+            shield = protect_for(bare, level, threshold, seconds=seconds)
+            made = (shield.cells, shield.flags, shield.meta["disclosure"])
+    except QueryBound as exc:
+        made = exc
     with _PATTERNS_LOCK:
         _PATTERNS[key] = made
         while _PATTERNS and len(_PATTERNS) > _PATTERNS_KEPT:
             _PATTERNS.popitem(last=False)
+    if isinstance(made, QueryBound):
+        raise made
     return made
 
 
-def _protected_rates(table: IndicatorTable, level: str, threshold: int, observations: dict):
+def _protected_rates(table: IndicatorTable, level: str, threshold: int, observations: dict,
+                     seconds: float | None = None):
     """A rate is suppressed when the count behind it is: rate x population / per gives the count back."""
     counts = IndicatorTable(table.indicator, table.dimensions,
                             {key: int(observations.get(key) or 0) for key in table.cells}, "persons")
-    shield = protect_for(counts, level, threshold)
+    shield = protect_for(counts, level, threshold, seconds=seconds)
     flags = {key: flag for key, flag in shield.flags.items() if key in table.cells}
     cells = {key: (None if key in flags else value) for key, value in table.cells.items()}
     return cells, flags, {**shield.meta.get("disclosure", {}), "applied_to": "observations"}
