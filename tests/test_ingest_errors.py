@@ -74,6 +74,26 @@ def test_problems_past_the_cap_are_counted_by_code_and_field_not_kept(engine, st
         assert "275" in lines[-1]["message"] and lines[-1]["message"] != "more_errors"
 
 
+def test_memory_of_an_all_invalid_file_does_not_grow_with_its_errors(tmp_path, store, monkeypatch):
+    """Peak Python memory for 10x the errors stays well under 2x (it grew with every problem)."""
+    import tracemalloc
+
+    monkeypatch.setenv("MARSAD_MAX_STORED_ERRORS", "100")
+    engine_ = db.make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade(engine_)
+    peaks = []
+    for n in (3_000, 30_000):
+        path = tmp_path / f"{n}.csv"
+        path.write_bytes(all_invalid(n))
+        tracemalloc.start()
+        result = ingest(path, dataset="border_crossings", institution=WHO.institution, principal=WHO,
+                        engine=engine_, store=store, catalog=CATALOG, policies=POLICIES)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert result.submission.errors_count == 2 * n
+    assert peaks[1] < peaks[0] * 2, f"peak grew from {peaks[0]:,} to {peaks[1]:,} bytes for 10x the errors"
+
+
 # --- one report, the exit-after-entry check included ------------------------------------------
 
 def test_exit_before_entry_is_reported_with_the_row_errors_in_one_pass(engine, store):

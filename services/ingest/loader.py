@@ -142,7 +142,7 @@ def left_out_may_matter(conn: Connection, table: Table, params: dict, submission
         return True
     if not left_out.exits:
         return False
-    # A temporary table joined once: a list of 100,000 persons is too long for one IN (...).
+    # A temporary table joined once: a list of 10,000 persons is too long for one IN (...).
     conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS exit_left_out (person TEXT)"))
     conn.execute(text("DELETE FROM exit_left_out"))
     conn.execute(text("INSERT INTO exit_left_out (person) VALUES (:person)"),

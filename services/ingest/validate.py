@@ -69,7 +69,7 @@ class LeftOut:
     between two exits), so it matters only where a finding was made. Bounded: past `keep`
     persons, or for a row whose person is not known, it can only say that it may."""
 
-    def __init__(self, keep: int = 100_000):
+    def __init__(self, keep: int = 10_000):
         self.keep = keep
         self.exits: set[str] = set()    # persons of the exits left out
         self.entries: set[str] = set()  # persons of the entries left out
