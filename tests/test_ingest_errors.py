@@ -120,6 +120,15 @@ def test_a_second_round_of_the_exit_check_is_announced_when_rows_left_out_may_ch
         assert report_lines(result.problems, CATALOG, "border_crossings", lang)[-1]["message"] != "exit_check_partial"
 
 
+def test_an_exit_that_a_row_in_error_may_explain_is_left_to_the_second_check(engine, store):
+    # P1's entry (row 3) has an error: without it P1 seems to exit twice, which may well be false.
+    rows = [border_row(1, direction="EXIT", event_date="2024-07-01", person_id="P1"),
+            border_row(2, direction="ENTRY", event_date="2024-07-05", person_id="P1", sex="?"),
+            border_row(3, direction="EXIT", event_date="2024-07-10", person_id="P1")]
+    result = submit(engine, store, csv_bytes(rows))
+    assert [(p.row, p.code) for p in result.problems] == [(3, "unknown_code"), (None, "exit_check_partial")]
+
+
 # --- a crash leaves nothing stuck -------------------------------------------------------------
 
 CRASHING_CHILD = textwrap.dedent(r"""
