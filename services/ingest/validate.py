@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from services.catalog import Catalog, Dataset, fold
-from services.ingest.fields import NULL, IsoDates, column_parser, copy_text
+from services.ingest.fields import NULL, FieldError, IsoDates, column_parser, copy_text, field_parser
 from services.ingest.reader import Batch, Block
 
 HEADER_SEARCH_ROWS = 20  # title rows a spreadsheet may carry above its header
@@ -173,11 +173,14 @@ class RowValidator:
         rules = [rule for rule in dataset.rules if rule.kind in ROW_RULES and all(p in mapped for p in rule.fields)]
         self.rules = [_compile_rule(rule.kind, rule.params, index) for rule in rules]
         # COPY needs only texts; typed values are built for the fields a rule compares (and for inserts)
-        typed = {f for rule in rules for f in rule.fields} | set(exit_fields)
+        typed = {f for rule in rules for f in rule.fields}
         # (column position in the file, field position, column parser, field name, typed values wanted)
         self.plan = [(col, index[name], parsers[name], name, not as_text or name in typed)
                      for col, name in enumerate(header.columns) if name]
         self.in_field_order = header.columns == self.names  # column c of the file is field c
+        # (column, parser of one value) of the exit check's person and direction, for the rows left out
+        self.exit_cells = [(header.columns.index(name), field_parser(dataset.field(name), catalog, today))
+                           for name in exit_fields]
         # the provenance (submission, institution) closes every COPY line the same way
         self.text_tail = "".join("\t" + copy_text(v) for v in provenance)
         self.provenance = provenance
@@ -232,17 +235,12 @@ class RowValidator:
         columns: list = [repeat(None)] * len(self.names)
         texts: list = [repeat(NULL)] * len(self.names)
         found: list[Problem] = []
-        exit_columns, unknown = {}, set()
         for col, pos, parse, name, typed in self.plan:
             raw = raw_columns[col]
             values, bad, text = parse(raw, typed, self.as_text)
             columns[pos], texts[pos] = values, text
             for i, err in bad:
                 found.append(Problem(numbers[i], name, _shown(raw[i]), err.code, err.params))
-            if name in self.exit_fields:
-                exit_columns[name] = values
-                if name == self.exit_fields[0]:
-                    unknown = {numbers[i] for i, _ in bad}
         for rule in self.rules:
             found.extend(rule(numbers, columns))
         wrong = set()
@@ -250,15 +248,34 @@ class RowValidator:
             found.sort(key=lambda p: p.row)
             problems.extend(found)
             wrong = {p.row for p in found}
-            if self.exit_fields:
-                persons, directions = (exit_columns[f] for f in self.exit_fields)
-                self.left_out.add(((n, p, d) for n, p, d in zip(numbers, persons, directions) if n in wrong), unknown)
+            if self.exit_cells:
+                self._leave_out(numbers, raw_columns, wrong)
         if problems and not self.rows_despite_problems:
             return []  # the file will be rejected: no need to build rows
         if self.as_text:
             return [self._copy_text(numbers, raw_columns, texts, source, wrong)]
         rows = zip(numbers, *columns, *(repeat(v) for v in self.provenance))
         return [row for row in rows if row[0] not in wrong] if wrong else list(rows)
+
+    def _leave_out(self, numbers, raw_columns: list, wrong: set) -> None:
+        """Tell `left_out` the person and direction of the rows with errors (read again, cell by
+        cell: they are few, and valid files do not pay for it)."""
+        (person_col, person_of), (direction_col, direction_of) = self.exit_cells
+        rows, unknown = [], set()
+        for i, n in enumerate(numbers):
+            if n not in wrong:
+                continue
+            try:
+                person = person_of(raw_columns[person_col][i])
+            except FieldError:
+                person = None
+                unknown.add(n)
+            try:
+                direction = direction_of(raw_columns[direction_col][i])
+            except FieldError:
+                direction = None
+            rows.append((n, person, direction))
+        self.left_out.add(rows, unknown)
 
     def _copy_text(self, numbers, raw_columns: list, texts: list, source: Block | None, wrong=()) -> str:
         """One block of COPY lines: the row number, the fields' texts, the provenance; not the `wrong` rows."""
