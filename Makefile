@@ -46,7 +46,7 @@ INDICATOR_ROWS ?= 10000000
 .PHONY: bench-ingest bench-indicators bench-forecast bench-portal
 bench: bench-ingest bench-indicators bench-forecast bench-portal bench-sandbox  ## every benchmark: ingestion, indicators, forecasts, portal, sandboxes
 
-bench-ingest: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL beside COPY; print rows/s, memory, ratio
+bench-ingest: test-deps $(STAMP)  ## ingest 1,000,000 border crossings into PostgreSQL beside COPY, and a 200 MB all-invalid upload; print rows/s, peak memory, ratio
 	$(BIN)/python -m tests.bench.ingest $(if $(ROWS),--rows $(ROWS))
 
 bench-indicators: test-deps $(STAMP)  ## fill INDICATOR_ROWS (10,000,000) border events; p50/p95/p99 of filtered dashboard queries

@@ -13,7 +13,7 @@ from services import db
 from services.catalog import default_catalog
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_PROBLEMS
 from services.cli.common import ID, LANG_OPTION, emit_json, operator
-from services.ingest import SubmissionDenied, ingest
+from services.ingest import IngestInterrupted, SubmissionDenied, ingest
 from services.ingest.report import report_csv, report_lines
 from services.models import RowError, Submission
 from services.workflow import WorkflowError, history, move
@@ -51,6 +51,9 @@ def ingest_command(file, dataset, institution, user, replaces, report_path, as_j
         except SubmissionDenied as err:
             click.echo(f"refused: {err}", err=True)
             sys.exit(EXIT_DENIED)
+        except IngestInterrupted as err:
+            click.echo(f"interrupted: {err}", err=True)
+            sys.exit(EXIT_PROBLEMS)
     elapsed = time.perf_counter() - started
     sub = result.submission
     lines = report_lines(result.problems, catalog, dataset, lang)
@@ -101,6 +104,17 @@ def list_submissions(institution, dataset, status, as_json):
     for r in rows:
         click.echo(f"{r.id:>5}  {r.institution:<8} {r.dataset:<24} {r.status:<10} {r.rows_total:>9,} rows "
                    f"{r.errors_count:>7,} errors  {r.submitted_at:%Y-%m-%d %H:%M}  {r.filename}")
+
+
+@submissions.command("recover")
+def recover():
+    """Reject, with a reference, the submissions left in `submitted` by a process that died."""
+    from services.workflow import recover_interrupted
+
+    recovered = recover_interrupted(db.default_engine())
+    for submission_id in recovered:
+        click.echo(f"submission {submission_id}: rejected (interrupted, reference submission-{submission_id})")
+    click.echo(f"{len(recovered)} interrupted submission(s) recovered")
 
 
 @submissions.command("show")

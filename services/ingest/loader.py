@@ -17,17 +17,17 @@ from sqlalchemy.engine import Connection
 from services.catalog import Dataset
 from services.ingest.validate import Problem
 
-def write_rows(conn: Connection, table: Table, dataset: Dataset, batches: Iterable[list[tuple]],
-               problems: list[Problem]) -> int:
-    """Write batches of `(row_number, *values, submission_id, institution)` until the first problem;
-    keep consuming the batches so that validation finishes and reports every problem."""
+
+def write_rows(conn: Connection, table: Table, dataset: Dataset, batches: Iterable[list[tuple]]) -> int:
+    """Write batches of `(row_number, *values, submission_id, institution)`: every batch given (the
+    validator gives none once the file is bound to be rejected, unless a check in SQL needs them)."""
     columns = ["source_row", *dataset.field_names, "submission_id", "institution"]
     if conn.dialect.name == "postgresql":
-        return _copy(conn, table, columns, batches, problems)
-    return _insert(conn, table, columns, batches, problems)
+        return _copy(conn, table, columns, batches)
+    return _insert(conn, table, columns, batches)
 
 
-def _copy(conn, table, columns, batches, problems) -> int:
+def _copy(conn, table, columns, batches) -> int:
     """Batches arrive as blocks of COPY text (see RowValidator.as_text), sent by a thread of their own."""
     raw = conn.connection.driver_connection
     names = ", ".join(f'"{c}"' for c in columns)
@@ -36,11 +36,10 @@ def _copy(conn, table, columns, batches, problems) -> int:
     with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN (NULL \'\')') as copy, \
             _Sender(copy.write) as send:
         for batch in batches:
-            if problems:  # the load will be rolled back: stop sending, keep validating
-                continue
             for block in batch:
-                send(block)
-                written += block.count("\n")
+                if block:
+                    send(block)
+                    written += block.count("\n")
     return written
 
 
@@ -78,11 +77,11 @@ class _Sender:
             raise self.error
 
 
-def _insert(conn, table, columns, batches, problems) -> int:
+def _insert(conn, table, columns, batches) -> int:
     statement = table.insert()
     written = 0
     for batch in batches:
-        if problems:
+        if not batch:
             continue
         conn.execute(statement, [dict(zip(columns, row)) for row in batch])
         written += len(batch)
@@ -131,3 +130,24 @@ def _someone_exits_twice(conn: Connection, table: Table, person: str, direction:
         found = bool(conn.execute(sql, {"submission": submission_id}).scalar())
         savepoint.rollback()
     return found
+
+
+def left_out_may_matter(conn: Connection, table: Table, params: dict, submission_id: int, left_out,
+                        found: list[Problem]) -> bool:
+    """Whether correcting the rows left out of the exit check (rows with errors) may change what it
+    found (`found`): an exit left out may add a finding if its person has another row in the file;
+    an entry left out may remove one of its person's findings (see validate.LeftOut)."""
+    flagged = {p.params["person"] for p in found}
+    if left_out.unknown_exit or left_out.twice or (left_out.unknown_entry and found) or left_out.entries & flagged:
+        return True
+    if not left_out.exits:
+        return False
+    # A temporary table joined once: a list of 10,000 persons is too long for one IN (...).
+    conn.execute(text("CREATE TEMPORARY TABLE IF NOT EXISTS exit_left_out (person TEXT)"))
+    conn.execute(text("DELETE FROM exit_left_out"))
+    conn.execute(text("INSERT INTO exit_left_out (person) VALUES (:person)"),
+                 [{"person": p} for p in left_out.exits])
+    person = f'"{params["person"]}"'
+    return bool(conn.execute(text(f"""
+        SELECT EXISTS (SELECT 1 FROM "{table.name}" AS t JOIN exit_left_out AS l ON t.{person} = l.person
+                       WHERE t.submission_id = :submission)"""), {"submission": submission_id}).scalar())

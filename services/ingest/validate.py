@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Iterable, Iterator
@@ -14,7 +15,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from services.catalog import Catalog, Dataset, fold
-from services.ingest.fields import NULL, IsoDates, column_parser, copy_text
+from services.ingest.fields import NULL, FieldError, IsoDates, column_parser, copy_text, field_parser
 from services.ingest.reader import Batch, Block
 
 HEADER_SEARCH_ROWS = 20  # title rows a spreadsheet may carry above its header
@@ -29,6 +30,66 @@ class Problem:
     value: str | None
     code: str
     params: dict = field(default_factory=dict)
+
+
+class Problems:
+    """The problems of one file: the first `keep` in full, every later one only counted by
+    (code, field). An all-invalid file of millions of rows thus costs the memory of `keep`
+    problems and a few counters, while the total stays exact."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self.kept: list[Problem] = []
+        self.more: Counter[tuple[str, str | None]] = Counter()  # (code, field) -> problems not kept
+
+    def append(self, problem: Problem) -> None:
+        if len(self.kept) < self.keep:
+            self.kept.append(problem)
+        else:
+            self.more[problem.code, problem.field] += 1
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.append(problem)
+
+    def __len__(self) -> int:  # every problem found, kept or counted
+        return len(self.kept) + self.more.total()
+
+    def __bool__(self) -> bool:
+        return bool(self.kept or self.more)
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.kept)
+
+
+class LeftOut:
+    """The rows left out of the exit-before-entry check (rows with errors), as much as it needs to
+    tell whether correcting them may change its findings. An exit left out may add findings if
+    its person has another row in the file; an entry left out can only remove one (it may fall
+    between two exits), so it matters only where a finding was made. Bounded: past `keep`
+    persons, or for a row whose person is not known, it can only say that it may."""
+
+    def __init__(self, keep: int = 10_000):
+        self.keep = keep
+        self.exits: set[str] = set()    # persons of the exits left out
+        self.entries: set[str] = set()  # persons of the entries left out
+        self.unknown_exit = False       # an exit (or a row of unknown direction) of an unknown person
+        self.unknown_entry = False      # an entry of an unknown person
+        self.twice = False              # two exits left out of one person
+
+    def add(self, rows: Iterable[tuple[int, str | None, str | None]], unknown: set[int]) -> None:
+        """`rows`: (row number, person, direction); `unknown`: the rows whose person is not known."""
+        for row, person, direction in rows:
+            exit_ = direction != "ENTRY"  # an unreadable direction may be an exit
+            if row in unknown or len(self.exits) + len(self.entries) >= self.keep:
+                self.unknown_exit |= exit_
+                self.unknown_entry |= not exit_
+            elif person is not None:
+                if exit_:
+                    self.twice = self.twice or person in self.exits
+                    self.exits.add(person)
+                else:
+                    self.entries.add(person)
 
 
 class FileRejected(Exception):
@@ -93,10 +154,16 @@ class RowValidator:
     """Turns raw rows into typed rows `(row_number, *values in field order, *provenance)`, a batch at a time."""
 
     def __init__(self, dataset: Dataset, catalog: Catalog, header: Header, today: dt.date | None = None,
-                 provenance: tuple = (), progress=None, as_text: bool = False):
+                 provenance: tuple = (), progress=None, as_text: bool = False, exit_fields: tuple = ()):
         self.dataset = dataset
         self.progress = progress      # called with the number of rows read so far
         self.as_text = as_text        # batches as one block of COPY text instead of typed rows
+        # Once a problem is found the file is rejected, so no more rows are built, unless a check
+        # runs in SQL over the rows (exit before entry, on `exit_fields`: person and direction): it
+        # still gets the valid ones, and what could matter of those it does not get is kept.
+        self.exit_fields = exit_fields
+        self.rows_despite_problems = bool(exit_fields)
+        self.left_out = LeftOut()
         self.names = dataset.field_names
         index = {name: i for i, name in enumerate(self.names)}
         parsers = {f.name: column_parser(f, catalog, today) for f in dataset.fields}
@@ -111,11 +178,14 @@ class RowValidator:
         self.plan = [(col, index[name], parsers[name], name, not as_text or name in typed)
                      for col, name in enumerate(header.columns) if name]
         self.in_field_order = header.columns == self.names  # column c of the file is field c
+        # (column, parser of one value) of the exit check's person and direction, for the rows left out
+        self.exit_cells = [(header.columns.index(name), field_parser(dataset.field(name), catalog, today))
+                           for name in exit_fields]
         # the provenance (submission, institution) closes every COPY line the same way
         self.text_tail = "".join("\t" + copy_text(v) for v in provenance)
         self.provenance = provenance
 
-    def validate(self, batches: Iterable[Batch], problems: list[Problem]) -> Iterator[list]:
+    def validate(self, batches: Iterable[Batch], problems: Problems) -> Iterator[list]:
         """Batches of valid rows (typed tuples, or one COPY text block when `as_text`); every problem
         found is appended to `problems`."""
         read = 0
@@ -133,7 +203,7 @@ class RowValidator:
             if self.progress:
                 self.progress(read)
 
-    def _columns_of(self, batch: list[tuple[int, list]], problems: list[Problem]) -> tuple[list, list]:
+    def _columns_of(self, batch: list[tuple[int, list]], problems: Problems) -> tuple[list, list]:
         """Row numbers and columns of the rows as wide as the header; the others are reported."""
         width = self.width
         numbers, grid = [], []
@@ -146,14 +216,15 @@ class RowValidator:
                 else:
                     code = "too_many_columns" if len(cells) > width else "too_few_columns"
                     problems.append(Problem(row_number, None, None, code, {"expected": width, "found": len(cells)}))
+                    self.left_out.unknown_exit = True  # whose row it is, and what, cannot be told
                     self.rows_seen += 1
                     continue
             numbers.append(row_number)
             grid.append(cells)
         return numbers, list(zip(*grid))
 
-    def _batch(self, numbers, raw_columns: list, problems: list[Problem], source: Block | None = None) -> list:
-        """`source`, when given, is the block of text the rows were cut from."""
+    def _batch(self, numbers, raw_columns: list, problems: Problems, source: Block | None = None) -> list:
+        """The batch's valid rows; `source`, when given, is the block of text the rows were cut from."""
         rows = len(numbers)
         numbers, raw_columns = _without_blank_rows(numbers, raw_columns)
         if not numbers:
@@ -172,24 +243,53 @@ class RowValidator:
                 found.append(Problem(numbers[i], name, _shown(raw[i]), err.code, err.params))
         for rule in self.rules:
             found.extend(rule(numbers, columns))
+        wrong = set()
         if found:
             found.sort(key=lambda p: p.row)
             problems.extend(found)
-        if problems:
+            wrong = {p.row for p in found}
+            if self.exit_cells:
+                self._leave_out(numbers, raw_columns, wrong)
+        if problems and not self.rows_despite_problems:
             return []  # the file will be rejected: no need to build rows
         if self.as_text:
-            return [self._copy_text(numbers, raw_columns, texts, source)]
-        return list(zip(numbers, *columns, *(repeat(v) for v in self.provenance)))
+            return [self._copy_text(numbers, raw_columns, texts, source, wrong)]
+        rows = zip(numbers, *columns, *(repeat(v) for v in self.provenance))
+        return [row for row in rows if row[0] not in wrong] if wrong else list(rows)
 
-    def _copy_text(self, numbers, raw_columns: list, texts: list, source: Block | None) -> str:
-        """One block of COPY lines: the row number, the fields' texts, the provenance."""
+    def _leave_out(self, numbers, raw_columns: list, wrong: set) -> None:
+        """Tell `left_out` the person and direction of the rows with errors (read again, cell by
+        cell: they are few, and valid files do not pay for it)."""
+        (person_col, person_of), (direction_col, direction_of) = self.exit_cells
+        rows, unknown = [], set()
+        for i, n in enumerate(numbers):
+            if n not in wrong:
+                continue
+            try:
+                person = person_of(raw_columns[person_col][i])
+            except FieldError:
+                person = None
+                unknown.add(n)
+            try:
+                direction = direction_of(raw_columns[direction_col][i])
+            except FieldError:
+                direction = None
+            rows.append((n, person, direction))
+        self.left_out.add(rows, unknown)
+
+    def _copy_text(self, numbers, raw_columns: list, texts: list, source: Block | None, wrong=()) -> str:
+        """One block of COPY lines: the row number, the fields' texts, the provenance; not the `wrong` rows."""
         if source is not None and self.in_field_order and all(map(operator.is_, texts, raw_columns)):
             # Every cell goes to the database as it was read (column parsers return the very column
             # then): the block's own lines, tab-separated, are the fields' texts, and cost no joins.
             lines = source.lines("\t")
+        elif wrong:  # the wrong rows have no text for their wrong cells
+            lines = ("" if n in wrong else "\t".join(cells) for n, cells in zip(numbers, zip(*texts)))
         else:
             lines = map("\t".join, zip(*texts))
         tail = self.text_tail
+        if wrong:
+            return "".join([f"{n}\t{line}{tail}\n" for n, line in zip(numbers, lines) if n not in wrong])
         return "".join([f"{n}\t{line}{tail}\n" for n, line in zip(numbers, lines)])
 
 

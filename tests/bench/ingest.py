@@ -7,14 +7,17 @@ Both sides load the same clean file into the same throwaway PostgreSQL in the sa
 Marsad with full validation (encoding detection, every field parsed and checked against
 the catalog, cross-field rules, the exit-after-entry check in SQL, archiving) and COPY with
 none. A second Marsad run loads a messy file (Arabic-Indic digits, dd/mm/yyyy, country
-names in three languages), which COPY cannot read at all. Each load runs in a child process
-so that its peak memory (max RSS) is its own.
+names in three languages), which COPY cannot read at all. A third loads an upload of the
+largest size the portal takes (200 MB) in which every row is wrong: its peak memory must stay
+bounded (target under 300 MiB), since past MARSAD_MAX_STORED_ERRORS problems are only counted.
+Each load runs in a child process so that its peak memory (max RSS) is its own.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,10 +77,24 @@ def run_child(code: str, *args: str) -> dict:
     return result
 
 
+def write_all_invalid(path: Path, mib: int) -> int:
+    """A border-crossings CSV of `mib` MiB whose every row has two wrong cells; returns its rows."""
+    header = "event_id,event_date,direction,border_post,person_id,family_name,given_name,nationality,sex,birth_date,age\n"
+    rows = 0
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(header)
+        while out.tell() < mib * 2**20:
+            out.write("".join(f"E{rows + i:09d},2024-07-14,ENTRY,AIR_TUN,P{rows + i:010d},Ben Salah,Amira,"
+                              f"Narnia,?,1990-03-02,34\n" for i in range(10_000)))
+            rows += 10_000
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--invalid-mib", type=int, default=200, help="size of the all-invalid upload")
     args = parser.parse_args()
 
     from services import db
@@ -95,6 +112,9 @@ def main() -> None:
           f"({clean.stat().st_size / 2**20:.0f} MiB clean, {messy.stat().st_size / 2**20:.0f} MiB messy)")
     with open(clean, encoding="utf-8") as fh:
         header = fh.readline().strip().split(",")
+    invalid = work / "invalid.csv"
+    invalid_rows = write_all_invalid(invalid, args.invalid_mib)
+    invalid_mib = invalid.stat().st_size / 2**20
 
     server = PostgresServer().start()
     try:
@@ -111,8 +131,10 @@ def main() -> None:
         copy = run_child(COPY_CHILD, dsn, str(clean), ", ".join(f'"{h}"' for h in header))
         ours = run_child(CHILD, url, str(clean), str(work / "objects"))
         ours_messy = run_child(CHILD, url, str(messy), str(work / "objects"))
+        ours_invalid = run_child(CHILD, url, str(invalid), str(work / "objects"))
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # about 450 MB of generated files
 
     for name, r in (("ours (clean)", ours), ("ours (messy)", ours_messy)):
         if r["status"] != "validated" or r["loaded"] != args.rows:
@@ -124,6 +146,13 @@ def main() -> None:
         print(f"{name:<34}{r['loaded']:>11,}{r['seconds']:>9.2f}{rate(r):>11,.0f}{r['peak_mib']:>10.0f}")
     print(f"ratio Marsad/COPY, clean file: {rate(ours) / rate(copy):.2f} (target >= 0.50)")
     print(f"ratio Marsad/COPY, messy file: {rate(ours_messy) / rate(copy):.2f}")
+    if ours_invalid["status"] != "rejected" or ours_invalid["errors"] != 2 * invalid_rows:
+        raise SystemExit(f"all-invalid upload: expected {2 * invalid_rows:,} errors, rejected; got {ours_invalid}")
+    print(f"{'Marsad ingest, all-invalid upload':<34}{invalid_rows:>11,}{ours_invalid['seconds']:>9.2f}"
+          f"{invalid_rows / ours_invalid['seconds']:>11,.0f}{ours_invalid['peak_mib']:>10.0f}"
+          f"   ({invalid_mib:.0f} MiB, {ours_invalid['errors']:,} errors)")
+    print(f"peak memory of the {invalid_mib:.0f} MiB all-invalid upload: "
+          f"{ours_invalid['peak_mib']:.0f} MiB (target < 300), clean million-row file: {ours['peak_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":
