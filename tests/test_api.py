@@ -499,3 +499,19 @@ def test_a_microdata_level_read_through_the_api_is_audited(client, tokens, accep
     assert entry.details["via"] == "api" and entry.details["dataset"] == "border_crossings"
     assert entry.details["indicator"] == "border_movements" and entry.details["by"] == ["sex", "direction"]
     assert entry.details["filters"] == {"year": 2024, "nationality": "TUN"}
+
+
+def test_a_validation_report_read_through_the_api_is_audited(client, tokens, portal_engine):
+    """The report quotes the rows' values: its read is a microdata read, with who, which submission, format."""
+    from services.models import AuditEntry
+
+    bad = upload(client, tokens["mi-paf.submitter"], valid_crossings(2, start=70) + b"E9,not-a-date\r\n")
+    bad_id = bad.get_json()["submission"]["id"]
+    with db.session(portal_engine) as s:
+        assert not list(s.exec(select(AuditEntry).where(AuditEntry.action == "microdata.report")))
+    report = client.get(f"/api/v1/submissions/{bad_id}/report?lang=ar", headers=bearer(tokens["mi-paf.submitter"]))
+    assert report.status_code == 200
+    with db.session(portal_engine) as s:
+        [entry] = s.exec(select(AuditEntry).where(AuditEntry.action == "microdata.report"))
+    assert (entry.actor, entry.target) == ("mi-paf.submitter", f"submission:{bad_id}")
+    assert entry.details["via"] == "api" and entry.details["language"] == "ar" and entry.details["lines"] >= 1

@@ -191,6 +191,12 @@ def get_submission_report(submission_id: int):
     s, lang = db_session(), language()
     sub = s.get(Submission, submission_id)
     lines = report_lines(queries.row_errors(s, sub.id), runtime().catalog, sub.dataset, lang)
+    # The report quotes the submitted values (names, identity numbers): a read of microdata, as on the portal.
+    principal = api_principal()
+    audit.record(s, actor=principal.username, institution=principal.institution, action="microdata.report",
+                 target=f"submission:{sub.id}",
+                 details={"via": "api", "format": "json", "language": lang, "dataset": sub.dataset,
+                          "institution": sub.institution, "status": sub.status, "lines": len(lines)})
     return {"submission": sub.id, "dataset": sub.dataset, "institution": sub.institution, "status": sub.status,
             "language": lang, "errors_count": sub.errors_count, "errors_listed": len(lines), "errors": lines}
 
