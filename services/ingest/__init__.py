@@ -55,7 +55,9 @@ class IngestResult:
 
 def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, principal: Principal,
            filename: str | None = None, engine: Engine | None = None, store=None, catalog: Catalog | None = None,
-           policies=None, progress: Progress | None = None, replaces: int | None = None) -> IngestResult:
+           policies=None, progress: Progress | None = None, replaces: int | None = None,
+           encoding: str | None = None) -> IngestResult:
+    """`encoding`: a CSV's character encoding as the uploader names it, when the bytes cannot tell."""
     from services.storage import store_from_env
 
     catalog = catalog or default_catalog()
@@ -82,6 +84,8 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
             earlier = s.exec(select(Submission).where(
                 Submission.file_sha256 == stored.sha256, Submission.dataset == dataset,
                 Submission.institution == institution).order_by(Submission.id)).first()
+            if earlier is not None and encoding and earlier.status == Status.rejected.value:
+                earlier = None  # the same bytes again, read as the uploader now says: not a duplicate
             submission = Submission(dataset=dataset, institution=institution, filename=filename,
                                     file_sha256=stored.sha256, file_key=stored.key, file_size=stored.size,
                                     submitted_by=principal.username, replaces_id=replaces)
@@ -100,7 +104,7 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
                          target=f"submission:{submission.id}",
                          details={"dataset": dataset, "sha256": stored.sha256, "filename": filename})
         problems, total, loaded, shape = _validate_and_load(path, definition, catalog, engine, submission,
-                                                            progress)
+                                                            progress, encoding)
 
     max_stored = settings().max_stored_errors
     with db.session(engine) as s:
@@ -132,7 +136,7 @@ def _check_replacement(engine, replaces: int, dataset: str, institution: str) ->
         raise ValueError(f"submission {replaces} is {earlier.status}; only a rejected submission can be replaced")
 
 
-def _validate_and_load(path: Path, definition, catalog, engine, submission, progress):
+def _validate_and_load(path: Path, definition, catalog, engine, submission, progress, encoding=None):
     """Returns (problems, rows read, rows loaded, file shape); commits rows only when there is no problem."""
     problems: list[Problem] = []
     shape = None
@@ -142,7 +146,7 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
     collecting = gc.isenabled()
     gc.disable()
     try:
-        shape = sniff_file(path)
+        shape = sniff_file(path, encoding)
         with open_rows(path, shape) as rows, engine.connect() as conn:
             header = find_header(definition, rows)
             validator = RowValidator(definition, catalog, header, provenance=(submission.id, submission.institution),
@@ -152,6 +156,8 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
             try:
                 batches = validator.validate(rows.batches(validator.width), problems)
                 loaded = write_rows(conn, table, definition, batches, problems)
+                if not problems and not validator.rows_seen:  # a header and nothing under it
+                    problems.append(Problem(header.row, None, None, "no_data_rows", {}))
                 if not problems:
                     for rule in definition.rules:
                         if rule.kind == "exit_not_before_entry" and all(f in header.columns for f in rule.fields):

@@ -82,7 +82,7 @@ def _insert(conn, table, columns, batches, problems) -> int:
     statement = table.insert()
     written = 0
     for batch in batches:
-        if problems:
+        if problems or not batch:  # an empty list would insert one row of defaults
             continue
         conn.execute(statement, [dict(zip(columns, row)) for row in batch])
         written += len(batch)
