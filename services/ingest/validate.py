@@ -238,15 +238,19 @@ def _without_blank_rows(numbers, columns: list) -> tuple:
     return [numbers[i] for i in keep], [[column[i] for i in keep] for column in columns]
 
 
-_BLANK_START = re.compile(r"(?:^|\x1f)(?:\x1f|$|[\s\u200b-\u200f\u061c\u2066-\u2069\u202a-\u202e\ufeff])")
+_INVISIBLE_OR_SPACE = "\\s\u200b-\u200f\u061c\u2066-\u2069\u202a-\u202e\ufeff"
+_BLANK_FIRST = re.compile(f"[\\x1f{_INVISIBLE_OR_SPACE}]")      # a first cell empty, or starting with a space
+_BLANK_NEXT = re.compile(f"\\x1f[\\x1f{_INVISIBLE_OR_SPACE}]")  # a literal first: sre scans for it fast
 
 
 def _some_blank(column) -> bool:
     """Whether some cell of the column may be blank: empty, or starting with white space or an invisible mark."""
     try:
-        return _BLANK_START.search("\x1f".join(column)) is not None
+        joined = "\x1f".join(column)
     except TypeError:  # spreadsheet cells: None, numbers, dates
-        return any(c is None or (type(c) is str and _BLANK_START.match(c)) for c in column)
+        return any(c is None or (type(c) is str and (not c or _BLANK_FIRST.match(c))) for c in column)
+    return not joined or joined[-1] == "\x1f" or _BLANK_FIRST.match(joined) is not None or \
+        _BLANK_NEXT.search(joined) is not None
 
 
 def _shown(value) -> str | None:
