@@ -281,3 +281,30 @@ def test_a_header_without_rows_is_rejected_as_such(engine, store, tail):
     result = submit(engine, store, csv_bytes([]) + tail)
     assert _codes(result) == [(1, None, "no_data_rows")]
     assert result.submission.status == "rejected"
+
+
+def test_cells_written_without_references_are_located_too(tmp_path):
+    """The fast scan reads only plain XML; a sheet it cannot vouch for is parsed (here a far cell
+    with no r attribute, placed by its row), and both scans agree where both read."""
+    import re
+    import zipfile
+
+    data = _bytes(_book({"Data": _table(100)}))
+    zin = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            part = zin.read(info)
+            if info.filename.endswith("sheet1.xml"):
+                plain = reader._scan_plain_sheet(io.BytesIO(part), "Data")
+                assert plain == reader._scan_sheet(io.BytesIO(part), "Data") and plain.cells == 101 * 11
+                part = re.sub(rb"</sheetData>", b'<row r="1048576"><c t="inlineStr"><is><t>x</t></is></c></row>'
+                                                b"</sheetData>", part)
+                assert reader._scan_plain_sheet(io.BytesIO(part), "Data") is None
+            zout.writestr(info, part)
+    path = tmp_path / "implicit.xlsx"
+    path.write_bytes(out.getvalue())
+    with pytest.raises(FieldError) as err:
+        reader.scan_workbook(path)
+    assert err.value.code == "stray_cell" and err.value.params["cell"] == "A1048576"
+    assert err.value.params["range"] == "A1:K101"

@@ -473,7 +473,10 @@ def scan_workbook(path: Path) -> dict[str, SheetExtent]:
                 with zf.open(info) as fh:
                     name = sheets.get(info.filename)
                     if name is not None:
-                        extents[name] = _scan_sheet(fh, name)
+                        extents[name] = _scan_plain_sheet(fh, name)
+                        if extents[name] is None:  # XML the fast scan cannot vouch for: parse it
+                            with zf.open(info) as again:
+                                extents[name] = _scan_sheet(again, name)
                     else:
                         while fh.read(1 << 20):
                             pass
@@ -513,6 +516,60 @@ def _elements(zf, part: str, tag: str) -> list[dict]:
     with zf.open(part) as fh:
         parser.ParseFile(fh)
     return found
+
+
+_C_TAG = re.compile(rb"<c[\s/>]")
+_C_CELL = re.compile(rb'<c(?=[\s/>])[^>]*?\sr="([A-Z]{1,3})([0-9]{1,7})"[^>]*?(/?)>(</c>)?')
+_PREFIXED_C = re.compile(rb"<[A-Za-z_][\w.-]*:c[\s/>]")
+
+
+def _scan_plain_sheet(fh, name: str) -> SheetExtent | None:
+    """_scan_sheet's extent at regex speed, for sheet XML as Excel and its likes write it (every
+    <c> unprefixed, with its r attribute, no comment, CDATA or processing instruction); None
+    when the XML is otherwise (every <c> tag must be one the pattern read, or none counts)."""
+    extent = SheetExtent(name)
+    columns: dict[bytes, int] = {}
+    tail, first = b"", True
+    while True:
+        chunk = fh.read(1 << 22)
+        data = tail + chunk
+        cut = data.rfind(b"<c") if chunk else len(data)  # every <c ...> tag whole, with a </c> right after it
+        if cut <= 0 and chunk:
+            cut = len(data) if len(data) > (1 << 24) else 0  # no cell at all in 16 MiB: let it through whole
+        data, tail = data[:cut], data[cut:]
+        if first and data.startswith(b"<?xml"):
+            data = data[data.find(b"?>") + 2:]
+        first = False
+        if b"<!" in data or b"<?" in data or _PREFIXED_C.search(data):
+            return None
+        cells = _C_CELL.findall(data)
+        if len(cells) != len(_C_TAG.findall(data)):
+            return None
+        valued = [(letters, digits) for letters, digits, closed, empty in cells if not closed and not empty]
+        if valued:
+            for letters, _ in valued:
+                if letters not in columns:
+                    columns[letters] = _cell_position(letters.decode() + "1")[0]
+            rows = np.array([d for _, d in valued]).astype(np.int64)
+            cols = np.fromiter((columns[letters] for letters, _ in valued), np.int64, len(valued))
+            _add_cells(extent, rows, cols)
+            if extent.cells > MAX_GRID:
+                raise FieldError("sheet_too_large", sheet=name, cells=f"{extent.cells:,}", limit=f"{MAX_GRID:,}")
+        if not chunk and not tail:
+            return extent
+
+
+def _add_cells(extent: SheetExtent, rows, cols) -> None:
+    """SheetExtent.add for arrays of cells, in their order."""
+    if not extent.cells:
+        extent.top, extent.bottom, extent.left, extent.right = int(rows[0]), int(rows[0]), int(cols[0]), int(cols[0])
+    extent.top, extent.bottom = min(extent.top, int(rows.min())), max(extent.bottom, int(rows.max()))
+    extent.left, extent.right = min(extent.left, int(cols.min())), max(extent.right, int(cols.max()))
+    extent.cells += len(rows)
+    for values, others, first_of in ((rows, cols, extent.rows), (cols, rows, extent.columns)):
+        unique, at = np.unique(values, return_index=True)
+        for value, other in zip(unique.tolist(), others[at].tolist()):
+            first_of.setdefault(value, other)
 
 
 def _scan_sheet(fh, name: str) -> SheetExtent:
