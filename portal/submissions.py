@@ -107,7 +107,8 @@ def new():
     try:
         result = ingest(upload.stream, dataset=dataset, institution=acting_as(), principal=principal,
                         filename=upload_name(upload.filename), engine=rt.engine, store=rt.object_store(),
-                        catalog=rt.catalog, policies=rt.policies, replaces=replaced.id if replaced else None)
+                        catalog=rt.catalog, policies=rt.policies, replaces=replaced.id if replaced else None,
+                        encoding=request.form.get("encoding") or None)
     except SubmissionDenied:
         abort(403)
     except CatalogError:

@@ -30,7 +30,10 @@ MESSAGE_KEYS = """required bad_integer bad_decimal bad_date below_min above_max 
     unrecognised_encoding no_header_match duplicate_file duplicate_column bad_csv load_failed""".split()
 PLACEHOLDERS = {"field", "value", "expected", "found", "min", "max", "codelist", "max_length", "before",
                 "after", "age", "birth_date", "part", "whole", "header", "dataset", "sha256",
-                "submission", "detail", "row", "reference", "count", "kind"}
+                "submission", "detail", "row", "reference", "count", "kind",
+                # reading the file (services/ingest/reader.py)
+                "encoding", "candidates", "sample", "char", "position", "sheet", "sheets", "cell", "range",
+                "cells", "size", "limit"}
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,11 @@ from services.workflow import WorkflowError, history, move
 @click.option("--replaces", type=ID, help="The rejected submission this file corrects.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the row-level report here (.csv or .json).")
+@click.option("--encoding", help="The CSV's character encoding (utf-8, windows-1256, windows-1252, latin-1), "
+                                 "when the file's bytes cannot tell.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @LANG_OPTION
-def ingest_command(file, dataset, institution, user, replaces, report_path, as_json, lang):
+def ingest_command(file, dataset, institution, user, replaces, report_path, encoding, as_json, lang):
     """Archive FILE, validate it against DATASET and load it, all or nothing.
 
     Exit 0 when loaded, 1 when rejected or a duplicate, 3 when the policies refuse it, 4 for an unknown dataset.
@@ -47,7 +49,7 @@ def ingest_command(file, dataset, institution, user, replaces, report_path, as_j
             status.update(f"{file.name}: {rows:,} rows read ({rate:,.0f} rows/s)")
         try:
             result = ingest(file, dataset=dataset, institution=institution, principal=principal,
-                            catalog=catalog, progress=progress, replaces=replaces)
+                            catalog=catalog, progress=progress, replaces=replaces, encoding=encoding)
         except SubmissionDenied as err:
             click.echo(f"refused: {err}", err=True)
             sys.exit(EXIT_DENIED)

@@ -64,7 +64,9 @@ class IngestResult:
 
 def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, principal: Principal,
            filename: str | None = None, engine: Engine | None = None, store=None, catalog: Catalog | None = None,
-           policies=None, progress: Progress | None = None, replaces: int | None = None) -> IngestResult:
+           policies=None, progress: Progress | None = None, replaces: int | None = None,
+           encoding: str | None = None) -> IngestResult:
+    """`encoding`: a CSV's character encoding as the uploader names it, when the bytes cannot tell."""
     from services.storage import store_from_env
 
     catalog = catalog or default_catalog()
@@ -93,6 +95,8 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
             earlier = s.exec(select(Submission).where(
                 Submission.file_sha256 == stored.sha256, Submission.dataset == dataset,
                 Submission.institution == institution, ~_rejected_for_a_fault()).order_by(Submission.id)).first()
+            if earlier is not None and encoding and earlier.status == Status.rejected.value:
+                earlier = None  # the same bytes again, read as the uploader now says: not a duplicate
             if earlier is not None:
                 audit.record(s, actor=principal.username, institution=institution, action="submission.duplicate",
                              target=f"submission:{earlier.id}", details={"sha256": stored.sha256})
@@ -120,7 +124,7 @@ def ingest(source: Path | str | BinaryIO, *, dataset: str, institution: str, pri
                 audit.record(s, actor=principal.username, institution=institution,
                              action="submission.create", target=f"submission:{submission.id}",
                              details={"dataset": dataset, "sha256": stored.sha256, "filename": filename})
-            return _validate_and_load(path, definition, catalog, engine, submission, progress)
+            return _validate_and_load(path, definition, catalog, engine, submission, progress, encoding)
         except SQLAlchemyError as err:  # the database went away while the outcome was being written
             raise IngestInterrupted(submission.id) from err
         finally:
@@ -153,7 +157,8 @@ def _check_replacement(engine, replaces: int, dataset: str, institution: str) ->
         raise ValueError(f"submission {replaces} is {earlier.status}; only a rejected submission can be replaced")
 
 
-def _validate_and_load(path: Path, definition, catalog, engine, submission, progress) -> IngestResult:
+def _validate_and_load(path: Path, definition, catalog, engine, submission, progress,
+                       encoding=None) -> IngestResult:
     """Validate the file and load its rows; the rows are committed only with the move to `validated`."""
     problems = Problems(settings().max_stored_errors)
     shape = None
@@ -164,7 +169,7 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
     collecting = gc.isenabled()
     gc.disable()
     try:
-        shape = sniff_file(path)
+        shape = sniff_file(path, encoding)
         with open_rows(path, shape) as rows, engine.connect() as conn:
             header = find_header(definition, rows)
             exit_rules = [rule for rule in definition.rules
@@ -181,6 +186,8 @@ def _validate_and_load(path: Path, definition, catalog, engine, submission, prog
                 loaded = write_rows(conn, table, definition, validator.validate(rows.batches(validator.width),
                                                                                 problems))
                 total = validator.rows_seen
+                if not problems and not total:  # a header and nothing under it
+                    problems.append(Problem(header.row, None, None, "no_data_rows", {}))
                 for rule in exit_rules:
                     found = exit_before_entry(conn, table, rule.params, submission.id)
                     if problems:  # said plainly when correcting the rows left out may change the findings

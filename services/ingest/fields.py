@@ -36,11 +36,77 @@ class FieldError(Exception):
         self.params = params
 
 
-def normalise_text(value) -> str:
-    """Stray whitespace trimmed and collapsed; digits in ASCII."""
-    text = value if type(value) is str else str(value)
+# Control characters (C0 but tab and line ends, DEL, C1): no partner means one, so a cell
+# holding one is refused, never stored.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Invisible formatting an export leaves around values: direction marks and embeddings, the
+# Arabic letter mark, byte-order marks, zero-width spaces, word joiners, soft hyphens.
+_FORMATTING = "\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_INVISIBLE = re.compile(f"[{_FORMATTING}\u200c\u200d]")
+# Zero-width (non-)joiners shape the letters they stand between (Persian, Arabic names): there
+# they are kept in a text; anywhere else, and in codes, numbers and dates, they mean nothing.
+_LOOSE_JOINER = re.compile(f"[{_FORMATTING}]|(?<![^\\W\\d_])[\u200c\u200d]|[\u200c\u200d](?![^\\W\\d_])")
+# Anything that makes a string column's cells need more than the fast path (see _string_column).
+_SUSPECT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1e\x7f-\x9f{_FORMATTING}\u200c\u200d]")
+
+
+_ASCII_PLAIN = bytes(range(0x20, 0x7f)) + b"\t\n\r"
+
+
+def _suspect(joined: str, cells: int) -> bool:
+    """Whether the `cells` joined by \\x1f hold a control character or an invisible mark (or a \\x1f of their own)."""
+    if joined.count("\x1f") != cells - 1:
+        return True
+    if joined.isascii():  # deleting the plain bytes leaves the separators only: C speed, no regex
+        return len(joined.encode("ascii").translate(None, _ASCII_PLAIN)) != cells - 1
+    return _SUSPECT.search(joined) is not None
+
+
+def cell_text(value) -> str:
+    """A cell as the text a person sees in it: a spreadsheet's number 5120 is "5120", not "5120.0";
+    0.1 is "0.1" (the shortest form that reads back as the same number); a date is yyyy-mm-dd."""
+    if type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(" ", "seconds" if not value.microsecond else "auto")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def strip_invisible(text: str, keep_joiners: bool = False) -> str:
+    """`text` without invisible formatting marks (see _INVISIBLE); joiners between letters kept if asked."""
+    if text.isascii():
+        return text
+    return (_LOOSE_JOINER if keep_joiners else _INVISIBLE).sub("", text)
+
+
+def printable(text: str) -> str:
+    """`text` with each control character shown as its code point (for reports)."""
+    return CONTROL.sub(lambda m: f"<U+{ord(m[0]):04X}>", text)
+
+
+def check_controls(text: str) -> str:
+    m = CONTROL.search(text)
+    if m:
+        raise FieldError("control_character", char=f"U+{ord(m[0]):04X}", position=m.start() + 1)
+    return text
+
+
+def normalise_text(value, keep_joiners: bool = False) -> str:
+    """Stray whitespace trimmed and collapsed; digits in ASCII; invisible marks dropped;
+    FieldError for a control character."""
+    text = cell_text(value)
     if not text.isascii():  # isascii is a flag check: the common case costs nothing
-        text = text.translate(DIGITS)
+        text = strip_invisible(text, keep_joiners).translate(DIGITS)
+    if not text.isprintable():
+        check_controls(text)
     return " ".join(text.split())
 
 
@@ -83,7 +149,7 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
         max_length = field.max_length
 
         def parse(raw):
-            text = normalise_text(raw)
+            text = normalise_text(raw, keep_joiners=True)
             if not text:
                 if field.required:
                     raise FieldError("required")
@@ -99,7 +165,13 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
             if isinstance(raw, float) and raw.is_integer():  # XLSX numbers arrive as floats
                 raw = int(raw)
             try:
-                value = int(raw) if isinstance(raw, int) else int(normalise_text(raw).replace(" ", ""))
+                if isinstance(raw, int):
+                    value = int(raw)
+                else:
+                    text = normalise_text(raw).replace(" ", "")
+                    if "_" in text:  # int() reads "1_0" as 10
+                        raise ValueError(text)
+                    value = int(text)
             except ValueError:
                 raise FieldError("bad_integer") from None
             return _check_bounds(value, field, lo, hi)
@@ -110,6 +182,8 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
             if "," in text and "." not in text:  # French decimal comma
                 text = text.replace(",", ".")
             try:
+                if "_" in text:  # Decimal() reads "1_0" as 10
+                    raise InvalidOperation(text)
                 value = Decimal(text)
             except InvalidOperation:
                 raise FieldError("bad_decimal") from None
@@ -159,7 +233,7 @@ def field_parser(field: Field, catalog: Catalog, today: dt.date | None = None):
 
 def _with_required(parse, required: bool):
     def parse_cell(raw):
-        if raw is None or raw == "" or (type(raw) is str and raw.isspace()):
+        if raw is None or raw == "" or (type(raw) is str and not strip_invisible(raw).strip() and not CONTROL.search(raw)):
             if required:
                 raise FieldError("required")
             return None
@@ -381,6 +455,9 @@ def _string_column(field: Field, parse):
             joined = "\x1f".join(values)
         else:  # nothing to strip (the common case): the column's own cells
             values = column if type(column) is list else list(column)
+        if _suspect(joined, len(column)):
+            # a control character (refused) or an invisible mark (dropped): each cell by itself
+            return _plain_column(parse)(column, want_values, want_text)
         untidy = "  " in joined or "\t" in joined or "\n" in joined or "\r" in joined
         if not untidy and not joined.isascii():
             untidy = "\u00a0" in joined or _ARABIC_DIGITS.search(joined) is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -15,7 +16,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from services.catalog import Catalog, Dataset, fold
-from services.ingest.fields import NULL, FieldError, IsoDates, column_parser, copy_text, field_parser
+from services.ingest.fields import (NULL, FieldError, IsoDates, cell_text, column_parser, copy_text, field_parser,
+                                     printable, strip_invisible)
 from services.ingest.reader import Batch, Block
 
 HEADER_SEARCH_ROWS = 20  # title rows a spreadsheet may carry above its header
@@ -107,17 +109,49 @@ class Header:
 
 
 def _is_blank(cells) -> bool:
-    return all(c is None or (isinstance(c, str) and not c.strip()) or c == "" for c in cells)
+    return all(c is None or (isinstance(c, str) and not strip_invisible(c).strip()) or c == "" for c in cells)
 
 
-def find_header(dataset: Dataset, rows: Iterator[tuple[int, list]]) -> Header:
-    """The header row, consuming rows up to it; raises FileRejected with every header problem."""
-    lookup = dataset.header_lookup()
+# Typographic apostrophes a word processor puts in French headings ("Date d’entrée").
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
+
+
+def header_key(label) -> str:
+    """The form in which a heading is compared with the catalog's: folded, its apostrophes
+    straight, without the invisible marks an export may leave around it."""
+    if label is None:
+        return ""
+    return fold(strip_invisible(cell_text(label)).translate(_APOSTROPHES))
+
+
+def find_header(dataset: Dataset, rows) -> Header:
+    """The header row, consuming rows up to it; raises FileRejected with every header problem.
+    A workbook's sheets are tried in turn (rows.next_sheet) until one has the header."""
+    tried = []
+    while True:
+        try:
+            return _find_header(dataset, rows)
+        except FileRejected as err:
+            if err.problems[0].code not in ("empty_file", "no_header_match"):
+                raise  # the header is here, with problems of its own
+            tried.append((getattr(rows, "sheet", None), err))
+            if not getattr(rows, "next_sheet", lambda: False)():
+                break
+    sheets = getattr(rows, "sheets", None)
+    if sheets is None or (len(tried) == 1 and "," not in sheets):
+        raise tried[0][1]  # a CSV file, or a workbook of one sheet: its own problem says it all
+    if all(err.problems[0].code == "empty_file" for _, err in tried):
+        raise FileRejected([Problem(None, None, None, "empty_workbook", {"sheets": sheets})])
+    raise FileRejected([Problem(None, None, None, "no_sheet_with_header", {"dataset": dataset.code, "sheets": sheets})])
+
+
+def _find_header(dataset: Dataset, rows: Iterator[tuple[int, list]]) -> Header:
+    lookup = {header_key(spelling): name for spelling, name in dataset.header_lookup().items()}
     seen: list[tuple[int, list]] = []
     best = None
     for row_number, cells in rows:
         seen.append((row_number, cells))
-        labels = [fold(str(c)) if c is not None else "" for c in cells]
+        labels = [header_key(c) for c in cells]
         known = sum(1 for label in labels if label in lookup)
         filled = sum(1 for label in labels if label)
         if known and known * 2 >= filled:
@@ -128,15 +162,16 @@ def find_header(dataset: Dataset, rows: Iterator[tuple[int, list]]) -> Header:
     if best is None:
         if not seen or all(_is_blank(cells) for _, cells in seen):
             raise FileRejected([Problem(None, None, None, "empty_file")])
-        first = next(cells for _, cells in seen if not _is_blank(cells))
-        raise FileRejected([Problem(1, None, ", ".join(str(c) for c in first)[:200], "no_header_match",
-                                    {"dataset": dataset.code})])
+        row, first = next((n, cells) for n, cells in seen if not _is_blank(cells))
+        raise FileRejected([Problem(row, None, printable(", ".join(cell_text(c) for c in first))[:200],
+                                    "no_header_match", {"dataset": dataset.code})])
     row_number, labels = best
     problems, columns = [], []
     for label in labels:
         name = lookup.get(label) if label else None
         if label and name is None:
-            problems.append(Problem(row_number, None, label, "unknown_header", {"header": label}))
+            shown = printable(label)
+            problems.append(Problem(row_number, None, shown, "unknown_header", {"header": shown}))
         elif name is not None and name in columns:
             problems.append(Problem(row_number, name, label, "duplicate_column", {"field": name}))
         columns.append(name)
@@ -294,19 +329,35 @@ class RowValidator:
 
 
 def _without_blank_rows(numbers, columns: list) -> tuple:
-    """A row that is empty in every column is a spreadsheet's blank line, not a row."""
-    if not columns or "" not in columns[0]:
+    """A row that is empty in every column (or holds only spaces: a row cleared with the space
+    bar) is a spreadsheet's blank line, not a row."""
+    if not columns or not _some_blank(columns[0]):
         return numbers, columns
-    keep = [i for i, cells in enumerate(zip(*columns)) if any(cells) and not _is_blank(cells)]
+    keep = [i for i, cells in enumerate(zip(*columns)) if not _is_blank(cells)]
     if len(keep) == len(numbers):
         return numbers, columns
     return [numbers[i] for i in keep], [[column[i] for i in keep] for column in columns]
 
 
+_INVISIBLE_OR_SPACE = "\\s\u200b-\u200f\u061c\u2066-\u2069\u202a-\u202e\ufeff"
+_BLANK_FIRST = re.compile(f"[\\x1f{_INVISIBLE_OR_SPACE}]")      # a first cell empty, or starting with a space
+_BLANK_NEXT = re.compile(f"\\x1f[\\x1f{_INVISIBLE_OR_SPACE}]")  # a literal first: sre scans for it fast
+
+
+def _some_blank(column) -> bool:
+    """Whether some cell of the column may be blank: empty, or starting with white space or an invisible mark."""
+    try:
+        joined = "\x1f".join(column)
+    except TypeError:  # spreadsheet cells: None, numbers, dates
+        return any(c is None or (type(c) is str and (not c or _BLANK_FIRST.match(c))) for c in column)
+    return not joined or joined[-1] == "\x1f" or _BLANK_FIRST.match(joined) is not None or \
+        _BLANK_NEXT.search(joined) is not None
+
+
 def _shown(value) -> str | None:
     if value is None:
         return None
-    text = str(value)
+    text = printable(cell_text(value))  # a control character is shown, not stored
     return text if len(text) <= 200 else text[:200] + "…"
 
 
