@@ -262,8 +262,15 @@ def build_view(code: str) -> View:
     except ReadRefused as exc:
         if exc.code == "denied":
             abort(403)
-        view.problem = _("Disclosure control cannot protect this table, so it is not shown. Choose another "
-                         "breakdown.")
+        if exc.code in ("too_many_dimensions", "too_many_cells"):
+            view.problem = _("This table would have too many cells to protect and show at once. Choose fewer "
+                             "breakdowns, or filter by a year or a category.")
+        elif exc.code == "time_budget":
+            view.problem = _("Protecting this table took longer than a query may. Choose fewer breakdowns or "
+                             "narrower filters.")
+        else:
+            view.problem = _("Disclosure control cannot protect this table, so it is not shown. Choose another "
+                             "breakdown.")
         return view
     except ReleaseError:
         view.problem = _("No release of this indicator has been published yet.")

@@ -298,3 +298,13 @@ def test_the_chart_library_comes_from_the_installed_package(app, portal_engine):
     assert "immutable" in answer.headers["Cache-Control"]
     assert b"window.Plotly" in answer.data
     assert app.test_client().get("/dashboard/plotly.min.js").status_code == 302  # signed out: login first
+
+
+@pytest.mark.parametrize("lang, words", [("en", "too many cells"), ("fr", "trop de cellules"),
+                                         ("ar", "خلايا أكثر")])
+def test_a_table_past_the_query_bound_says_so_in_the_readers_language(app, accepted, monkeypatch, lang, words):
+    """A bound of one query (MARSAD_QUERY_MAX_CELLS) is not "cannot protect": the page says what to change."""
+    monkeypatch.setenv("MARSAD_QUERY_MAX_CELLS", "4")
+    page = signed_in(app, "ins.analyst").get(f"/dashboard/{CODE}?by=nationality&split=direction&year=2024"
+                                             f"&lang={lang}").get_data(as_text=True)
+    assert words in page and not rows_of(page)
