@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlmodel import select
 
@@ -59,15 +60,7 @@ def archived_whole(store, data: bytes) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return out
+    return [child.pid for child in psutil.Process(pid).children()]
 
 
 def kill_postmaster(server: PostgresServer) -> None:

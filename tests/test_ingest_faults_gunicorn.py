@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 from sqlmodel import select
 
@@ -50,15 +51,7 @@ def free_port() -> int:
 
 
 def workers_of(master: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
+    return [child.pid for child in psutil.Process(master).children()]
 
 
 class Portal:
