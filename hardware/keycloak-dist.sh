@@ -69,7 +69,7 @@ echo "$KEYCLOAK_SHA256  $archive" | sha256sum --check --quiet --status \
 
 # Unpack beside, then move into place: an interrupted run never leaves a half folder behind the stamp.
 mkdir -p "$cache"
-rm -rf "$home" "$cache"/.ready-* "$cache/.unpack"
+rm -rf "$home" "$cache"/.ready-* "$cache/.unpack" "$cache/template-db"   # the tests' database template too
 mkdir "$cache/.unpack"
 tar -xzf "$archive" -C "$cache/.unpack"
 mv "$cache/.unpack/keycloak-$KEYCLOAK_VERSION" "$home"

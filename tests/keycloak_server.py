@@ -5,12 +5,19 @@ The pinned distribution (hardware/keycloak.pin) is fetched, unpacked and built o
 starts it with ``kc.sh start --optimized`` (no Quarkus build at start), an H2 dev-file database in
 the throwaway folder, and a bootstrap admin with a random password.
 
+Keycloak's first boot on an empty database spends most of its time creating the schema (Liquibase,
+about 50 of 75 s on the loaded 2-core machine). So the first session on a machine boots once, stops,
+and keeps that database as a template beside the cached distribution; every session then starts
+from a copy of it and gives the admin a new random password before handing the server out.
+
     with KeycloakServer() as kc:
         admin = KeycloakAdmin(server_url=kc.url + "/", username=kc.admin_user, password=kc.admin_password)
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -103,13 +110,43 @@ class KeycloakServer(_Server):
         shutil.copyfile(self.log_path, target)
         return target
 
+    @property
+    def template(self) -> Path:
+        return self.home.parent / "template-db"
+
     def _start_once(self) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="marsad-kc-"))
+        with open(self.home.parent / ".template.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)   # two sessions at once: one makes the template
+            if not (self.template / "admin-password").exists():
+                self._make_template()
+        shutil.copytree(self.template / "h2", self.base / "h2")
+        self._launch((self.template / "admin-password").read_text().strip())
+        self._rotate_admin_password((self.template / "admin-password").read_text().strip())
+
+    def _make_template(self) -> None:
+        password = secrets.token_urlsafe(18)
+        self._launch(password)
+        self._stop_process()                   # a clean stop: H2 closes its file
+        work = Path(tempfile.mkdtemp(prefix=".template-", dir=self.home.parent))
+        shutil.copytree(self.base / "h2", work / "h2")
+        (work / "admin-password").write_text(password + "\n")
+        shutil.rmtree(self.template, ignore_errors=True)
+        work.rename(self.template)
+        shutil.rmtree(self.base / "h2")
+
+    def _rotate_admin_password(self, old: str) -> None:
+        from keycloak import KeycloakAdmin
+
+        admin = KeycloakAdmin(server_url=self.url + "/", username=self.admin_user, password=old, realm_name="master")
+        admin.set_user_password(admin.get_user_id(self.admin_user), self.admin_password, temporary=False)
+
+    def _launch(self, admin_password: str) -> None:
         self.port, self.management_port = free_ports(2)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("KC_", "KEYCLOAK_", "JAVA_OPTS"))}
         # kc.sh's default heap outside containers is -Xms64m -Xmx512m: enough for tests.
         env |= {"JAVA_HOME": self.java_home,
-                "KC_BOOTSTRAP_ADMIN_USERNAME": self.admin_user, "KC_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password}
+                "KC_BOOTSTRAP_ADMIN_USERNAME": self.admin_user, "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password}
         command = [
             str(self.home / "bin" / "kc.sh"), "start", "--optimized",
             "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={self.port}",
@@ -118,7 +155,7 @@ class KeycloakServer(_Server):
             f"--db-url=jdbc:h2:file:{self.base / 'h2' / 'keycloakdb'};NON_KEYWORDS=VALUE",
             "--log-console-color=false",
         ]
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.base, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=env, start_new_session=True,
@@ -148,17 +185,21 @@ class KeycloakServer(_Server):
             f"{_log_tail(self.log_path)}"
         )
 
-    def _cleanup(self) -> None:
+    def _stop_process(self) -> None:
         if self.process is not None:
             if self.process.poll() is None:
                 # SIGTERM: Quarkus shuts down in a second or two; kill if it does not.
-                os.killpg(self.process.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGTERM)
                 try:
-                    self.process.wait(timeout=20)
+                    self.process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(self.process.pid, signal.SIGKILL)
                     self.process.wait(timeout=10)
             self.process = None
+
+    def _cleanup(self) -> None:
+        self._stop_process()
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None
