@@ -79,17 +79,22 @@ def test_drift_through_the_admin_api_is_planned_and_repaired_and_a_foreign_clien
                                {**groups_mapper, "config": {**groups_mapper["config"], "full.path": "false"}})
     admin.create_client({"clientId": "grafana", "publicClient": True, "redirectUris": ["https://grafana.example/*"]})
     grafana_before = admin.get_client(admin.get_client_id("grafana"))
+    # The OTP step switched off in the bound login flow: replaced while bound.
+    otp = next(e for e in admin.get_authentication_flow_executions(BROWSER_FLOW) if e.get("providerId") == "auth-otp-form")
+    admin.update_authentication_flow_executions({"id": otp["id"], "requirement": "DISABLED"}, BROWSER_FLOW)
 
     assert planned(realm_name) == {("create", "role", "analyst"),
-                                   ("replace", "mapper", "marsad-portal marsad-groups")}
+                                   ("replace", "mapper", "marsad-portal marsad-groups"),
+                                   ("replace", "flow", BROWSER_FLOW)}
     out = marsad("sync")
-    assert "applied 2 action(s); the realm is in sync" in out
+    assert "applied 3 action(s); the realm is in sync" in out
     assert planned(realm_name) == set()
 
     assert admin.get_realm_role("analyst")["attributes"] == {"marsad.managed": ["true"]}
     mapper = next(m for m in admin.get_mappers_from_client(portal) if m["name"] == "marsad-groups")
     assert mapper["config"]["full.path"] == "true"
     assert admin.get_client(admin.get_client_id("grafana")) == grafana_before
+    assert admin.get_realm(realm_name)["browserFlow"] == BROWSER_FLOW
 
 
 def test_an_api_client_token_becomes_its_institutions_principal(keycloak, admin, desired, realm_name):
