@@ -65,7 +65,7 @@ say "fetching org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION from Maven Ce
 mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz" \
     -DoutputDirectory="$work" >"$work/mvn.log" 2>&1 || { tail -n 20 "$work/mvn.log" >&2; fail "mvn could not fetch it"; }
 echo "$KEYCLOAK_SHA256  $archive" | sha256sum --check --quiet --status \
-    || fail "sha256 of $archive is $(sha256sum "$archive" | cut -d' ' -f1), hardware/keycloak.pin says $KEYCLOAK_SHA256"
+    2>/dev/null || fail "sha256 of $archive is $(sha256sum "$archive" | cut -d' ' -f1), hardware/keycloak.pin says $KEYCLOAK_SHA256"
 
 # Unpack beside, then move into place: an interrupted run never leaves a half folder behind the stamp.
 mkdir -p "$cache"
