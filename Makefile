@@ -34,6 +34,7 @@ demo: demo-data  ## install, load a synthetic year, start the portal, print addr
 
 test-deps:  ## install the Debian packages the tests need (PostgreSQL server, Chromium; as root, the lab's) when missing
 	bash .ci/install-test-deps.sh
+	bash hardware/keycloak-dist.sh >/dev/null
 	@if [ "$$(id -u)" -eq 0 ] && [ "$${MARSAD_LAB_TEST:-1}" != 0 ]; then bash hardware/lab-deps.sh; \
 	else echo "test-deps: not root or MARSAD_LAB_TEST=0: the lab deployment test will be skipped"; fi
 

@@ -14,9 +14,11 @@ import secrets
 import pytest
 
 from services.storage import LocalStore, S3Store
+from tests.keycloak_server import KeycloakServer
 from tests.servers import PostgresServer, SeaweedServer, ServerBinaryMissing
 
-_SERVER_MARKERS = {"postgres": "postgres", "postgres_url": "postgres", "s3": "s3", "s3_store": "s3"}
+_SERVER_MARKERS = {"postgres": "postgres", "postgres_url": "postgres", "s3": "s3", "s3_store": "s3",
+                   "keycloak": "keycloak"}
 
 
 def pytest_collection_modifyitems(items):
@@ -77,3 +79,26 @@ def s3_store(s3):
     prefix = f"t{secrets.token_hex(4)}"
     yield S3Store(s3.endpoint, s3.access_key, s3.secret_key, secure=False, bucket_prefix=prefix)
     s3.remove_buckets(prefix + "-")
+
+
+# --- Keycloak ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def keycloak():
+    """A Keycloak server for the session (``tests.keycloak_server.KeycloakServer``)."""
+    server = _started(KeycloakServer)
+    yield server
+    server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A failed test that used Keycloak keeps the server's log (copied while it still runs) under
+    # the session's basetemp, and its report names the copy.
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("keycloak") if hasattr(item, "funcargs") else None
+    if report.failed and server is not None and server.base is not None:
+        folder = item.config._tmp_path_factory.getbasetemp() / "keycloak-logs" / item.name
+        report.sections.append(("keycloak", f"Keycloak's log: {server.keep_log(folder)}"))

@@ -54,10 +54,20 @@ def connect(realm: str, environ=None):
 
 # --- reading ---------------------------------------------------------------------------------
 
-def _flatten_groups(groups: list[dict], out: dict[str, dict]) -> None:
+_FULL = {"briefRepresentation": "false"}   # with attributes
+
+
+def _read_groups(admin, groups: list[dict], out: dict[str, dict]) -> None:
+    # Keycloak (23+) lists only one level at a time, and python-keycloak cannot ask for the whole
+    # hierarchy with attributes (full_hierarchy and a query exclude each other): walk it here.
     for group in groups:
         out[group["path"]] = {k: v for k, v in group.items() if k != "subGroups"}
-        _flatten_groups(group.get("subGroups") or [], out)
+        # python-keycloak fetches the first level itself; Keycloak lists deeper ones as "subGroups": []
+        # beside their real subGroupCount.
+        children = group.get("subGroups") or []
+        if len(children) < (group.get("subGroupCount") or 0):
+            children = admin.get_group_children(group["id"], query=dict(_FULL))
+        _read_groups(admin, children, out)
 
 
 def _read_flow(admin, flow: dict) -> dict:
@@ -99,7 +109,7 @@ def read_state(admin, realm: str, wanted_flows=(BROWSER_FLOW,)) -> RealmState | 
         roles[role["name"]] = role
 
     groups: dict[str, dict] = {}
-    _flatten_groups(admin.get_groups(query={"briefRepresentation": "false"}, full_hierarchy=True), groups)
+    _read_groups(admin, admin.get_groups(query=dict(_FULL)), groups)
 
     clients = {}
     for client in admin.get_clients():
