@@ -4,30 +4,28 @@
   key pair, derived from one secret seed, so that deployments are repeatable (the same seed
   gives the same keys; `marsad storage sync` then has nothing to do) and only the seed is stored.
 - ``secret | marsad_derive(label)``: any other secret derived from a seed.
+
+Both come from services.s3keys (standard library only), imported from the repository: Ansible
+runs on the control machine from a checkout, where `services` is importable (the plugin already
+needs services.policy). The repository root is put on sys.path when Ansible's Python lacks it.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
+import sys
+from pathlib import Path
 
-
-def marsad_derive(seed: str, label: str, length: int = 40) -> str:
-    if not seed:
-        raise ValueError("marsad_derive: empty seed (see services.hardware.SECRETS)")
-    return hmac.new(seed.encode(), label.encode(), hashlib.sha256).hexdigest()[:length]
+try:
+    from services.s3keys import derive as marsad_derive, institution_keys
+except ImportError:   # ansible-playbook run from the checkout without Marsad installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from services.s3keys import derive as marsad_derive, institution_keys
 
 
 def marsad_institution_credentials(seed: str, policies_dir: str | None = None) -> dict:
     from services.policy import load_policies
 
     policies = load_policies(policies_dir)
-    return {
-        code: {
-            "access_key": "MI" + marsad_derive(seed, f"access:{code}", 18).upper(),
-            "secret_key": marsad_derive(seed, f"secret:{code}", 40),
-        }
-        for code in sorted(policies.agreements)
-    }
+    return {code: institution_keys(seed, code) for code in sorted(policies.agreements)}
 
 
 class FilterModule:
