@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 import yaml
 
-from services.policy import Problem
+from services.datafiles import Problem, display as _display, parse, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARDWARE_DIR = REPO_ROOT / "hardware"
@@ -191,20 +191,6 @@ def hardware_dir(directory: str | Path | None = None) -> Path:
     return Path(directory or os.environ.get("MARSAD_HARDWARE_DIR") or HARDWARE_DIR)
 
 
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _join(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 @lru_cache(maxsize=4)
 def _schema(directory: Path) -> dict:
     return yaml.safe_load((directory / "schema.yaml").read_text(encoding="utf-8"))
@@ -212,52 +198,19 @@ def _schema(directory: Path) -> dict:
 
 def _validate(directory: Path, kind: str, data: Any, file: str) -> list[Problem]:
     schema = _schema(directory)
-    validator = jsonschema.Draft202012Validator({**schema["files"][kind], "$defs": schema["$defs"]})
-    problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        path = list(error.absolute_path)
-        title = error.schema.get("title") if isinstance(error.schema, dict) else None
-        value, instance = error.validator_value, error.instance
-        if "propertyNames" in error.absolute_schema_path:
-            problems.append(Problem(file, _join([*path, instance]), f"{instance!r} is not a valid {title or 'key'}"))
-            continue
-        match error.validator:
-            case "required":
-                problems += [Problem(file, _join([*path, k]), "is required") for k in value if k not in instance]
-                continue
-            case "additionalProperties":
-                known = ", ".join(error.schema.get("properties", {}))
-                problems += [Problem(file, _join([*path, k]), f"unexpected key; expected one of: {known}")
-                             for k in instance if k not in error.schema.get("properties", {})]
-                continue
-            case "enum":
-                message = f"unknown {title or 'value'} {instance!r}; expected one of: {', '.join(map(str, value))}"
-            case "type":
-                message = f"expected {'a mapping' if value == 'object' else value}, found {type(instance).__name__}"
-            case "pattern":
-                message = f"{instance!r} is not a valid {title or 'value'}"
-            case "minItems" | "minLength":
-                message = "must not be empty"
-            case "minimum" | "exclusiveMinimum":
-                message = f"must be {'at least' if error.validator == 'minimum' else 'more than'} {value}, found {instance!r}"
-            case "uniqueItems":
-                repeated = sorted({str(x) for x in instance if instance.count(x) > 1})
-                message = f"lists {', '.join(map(repr, repeated))} more than once"
-            case _:
-                message = error.message
-        problems.append(Problem(file, _join(path), message))
-    return problems
+    return validate(jsonschema.Draft202012Validator({**schema["files"][kind], "$defs": schema["$defs"]}), data, file)
 
 
 def _read_yaml(path: Path) -> Any:
+    """A hardware file's data; HardwareError when missing, not YAML, or with a key written twice."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HardwareError([Problem(_display(path), "", "no such file")]) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise HardwareError([Problem(_display(path), where, f"not valid YAML: {err}")]) from None
+    data, problems = parse(text, _display(path))
+    if problems:
+        raise HardwareError(problems)
+    return data
 
 
 def _needs(data: Mapping) -> Needs:

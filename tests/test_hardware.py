@@ -64,6 +64,27 @@ def test_load_by_path(tmp_path):
 # --- sizing and placement -------------------------------------------------------------------
 
 
+def test_a_key_written_twice_is_refused_like_in_policies(tmp_path):
+    """YAML keeps the second of two equal keys silently: hardware files are checked for them as
+    policies/ is (services.datafiles), with the same message."""
+    path = write_env(tmp_path)
+    path.write_text(path.read_text() + "profile: all-in-one\n")
+    with pytest.raises(hardware.HardwareError) as err:
+        hardware.load_environment(path)
+    assert [(p.path, p.message.split(" (")[0]) for p in err.value.problems] == [("profile", "duplicate key 'profile'")]
+
+
+def test_policies_and_hardware_translate_schema_errors_alike():
+    import jsonschema
+
+    from services import datafiles
+
+    validator = jsonschema.Draft202012Validator({"type": "object", "properties": {
+        "ram_gb": {"type": "number", "exclusiveMinimum": 0}, "count": {"type": "integer"}}})
+    assert [p.message for p in datafiles.validate(validator, {"ram_gb": 0, "count": "two"}, "f.yaml")] == [
+        "expected integer, found text", "must be more than 0, found 0"]
+
+
 def test_too_little_ram_is_named(tmp_path):
     data = yaml.safe_load(write_env(tmp_path).read_text())
     data["servers"][0]["ram_gb"] = 2
