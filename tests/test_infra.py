@@ -31,7 +31,7 @@ from infra.components.servers import ProxmoxSettingsError, cloud_init_user_data
 from infra.components.stack import HardwareProblems
 from infra.handoff import HandoffRefused, hand_over, secrets_of
 from infra.policy import guardrails
-from services import hardware
+from services import deployment, hardware
 from services.identity.realm import desired_realm
 from services.policy import load_policies
 
@@ -509,20 +509,20 @@ def test_secret_embedded_in_a_larger_value_stays_secret(monkeypatch):
 
 def test_deploy_uses_the_stacks_secrets_and_writes_the_stacks_inventory(tmp_path, monkeypatch):
     # make deploy-infra hands the stack's secrets over; make deploy then writes its inventory
-    # (services.hardware.inventory_file): it must be the stack's `inventory` output, value for value.
+    # (services.deployment.inventory_file): it must be the stack's `inventory` output, value for value.
     monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
     env = hardware.load_environment("onm-production")
     stack_inventory = plain(run_shipped("onm-production").outputs["inventory"])
     path = hand_over(env, secrets_of(stack_inventory))
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
-    assert yaml.safe_load(hardware.inventory_file(env).read_text()) == stack_inventory
+    assert yaml.safe_load(deployment.inventory_file(env).read_text()) == stack_inventory
     assert hand_over(env, secrets_of(stack_inventory)) == path          # again: nothing differs, fine
 
 
 def test_handoff_never_replaces_secrets_the_servers_may_use(tmp_path, monkeypatch):
     monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
     env = hardware.load_environment("onm-production")
-    hardware.inventory_file(env)           # a deployment made before Pulumi: its own secrets
+    deployment.inventory_file(env)           # a deployment made before Pulumi: its own secrets
     before = (tmp_path / "deploy/onm-production/secrets.yml").read_text()
     with pytest.raises(HandoffRefused, match="already holds other values for backup_cipher_passphrase"):
         hand_over(env, secrets_of(plain(run_shipped("onm-production").outputs["inventory"])))
