@@ -5,27 +5,27 @@
   gives the same keys; `marsad storage sync` then has nothing to do) and only the seed is stored.
 - ``secret | marsad_derive(label)``: any other secret derived from a seed.
 
-Both come from services.s3keys (standard library only), imported from the repository: Ansible
-runs on the control machine from a checkout, where `services` is importable (the plugin already
-needs services.policy). The repository root is put on sys.path when Ansible's Python lacks it.
+Both come from services.s3keys, the one function behind every institution's keys. It needs
+only the standard library, so it is loaded by path from this plugin's own checkout: Ansible's
+Python may have no Marsad installed, or another checkout's (whose keys could differ).
 """
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
-try:
-    from services.s3keys import derive as marsad_derive, institution_keys
-except ImportError:   # ansible-playbook run from the checkout without Marsad installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from services.s3keys import derive as marsad_derive, institution_keys
+_spec = importlib.util.spec_from_file_location(
+    "marsad_s3keys", Path(__file__).resolve().parents[2] / "services" / "s3keys.py")
+_s3keys = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_s3keys)
+marsad_derive = _s3keys.derive
 
 
 def marsad_institution_credentials(seed: str, policies_dir: str | None = None) -> dict:
     from services.policy import load_policies
 
     policies = load_policies(policies_dir)
-    return {code: institution_keys(seed, code) for code in sorted(policies.agreements)}
+    return {code: _s3keys.institution_keys(seed, code) for code in sorted(policies.agreements)}
 
 
 class FilterModule:
