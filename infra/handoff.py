@@ -1,7 +1,7 @@
 """`pulumi stack output inventory --show-secrets --json | python -m infra.handoff ENV`
 
 Hands the secrets Pulumi generated to the deployment: writes them where `make deploy ENV`
-reads an environment's secrets (services.hardware.deployment_dir(env)/secrets.yml, mode 0600),
+reads an environment's secrets (services.deployment.deployment_dir(env)/secrets.yml, mode 0600),
 so Ansible configures the servers with exactly the values the stack holds, and the inventory
 `make deploy` writes equals the stack's `inventory` output. Last step of `make deploy-infra`.
 
@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
-import yaml
 
-from services import hardware
+from services import deployment, hardware
 
 
 class HandoffRefused(RuntimeError):
@@ -32,20 +31,17 @@ def secrets_of(inventory: Mapping) -> dict[str, str]:
 
 
 def hand_over(env: hardware.Environment, secrets: Mapping[str, str]) -> Path:
-    folder = hardware.deployment_dir(env)
+    folder = deployment.deployment_dir(env)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
-    path = folder / "secrets.yml"
-    existing = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    path = deployment.secrets_file(folder)
+    existing = deployment.read_secrets(folder)
     clash = sorted(name for name, value in secrets.items() if existing.get(name) not in (None, "", value))
     if clash:
         raise HandoffRefused(f"{path} already holds other values for {', '.join(clash)}: the servers may use them. "
                              "Move the file away to deploy with the stack's secrets, or keep it and leave "
                              "the stack's unused.")
-    path.touch(mode=0o600)
-    os.chmod(path, 0o600)
-    path.write_text(yaml.safe_dump({**existing, **secrets}))
-    return path
+    return deployment.write_secrets(folder, {**existing, **secrets})
 
 
 def main(argv: list[str]) -> int:

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 import yaml
 
-from services.policy import Problem
+from services.datafiles import Problem, display as _display, parse, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HARDWARE_DIR = REPO_ROOT / "hardware"
@@ -191,20 +191,6 @@ def hardware_dir(directory: str | Path | None = None) -> Path:
     return Path(directory or os.environ.get("MARSAD_HARDWARE_DIR") or HARDWARE_DIR)
 
 
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _join(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 @lru_cache(maxsize=4)
 def _schema(directory: Path) -> dict:
     return yaml.safe_load((directory / "schema.yaml").read_text(encoding="utf-8"))
@@ -212,52 +198,19 @@ def _schema(directory: Path) -> dict:
 
 def _validate(directory: Path, kind: str, data: Any, file: str) -> list[Problem]:
     schema = _schema(directory)
-    validator = jsonschema.Draft202012Validator({**schema["files"][kind], "$defs": schema["$defs"]})
-    problems = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        path = list(error.absolute_path)
-        title = error.schema.get("title") if isinstance(error.schema, dict) else None
-        value, instance = error.validator_value, error.instance
-        if "propertyNames" in error.absolute_schema_path:
-            problems.append(Problem(file, _join([*path, instance]), f"{instance!r} is not a valid {title or 'key'}"))
-            continue
-        match error.validator:
-            case "required":
-                problems += [Problem(file, _join([*path, k]), "is required") for k in value if k not in instance]
-                continue
-            case "additionalProperties":
-                known = ", ".join(error.schema.get("properties", {}))
-                problems += [Problem(file, _join([*path, k]), f"unexpected key; expected one of: {known}")
-                             for k in instance if k not in error.schema.get("properties", {})]
-                continue
-            case "enum":
-                message = f"unknown {title or 'value'} {instance!r}; expected one of: {', '.join(map(str, value))}"
-            case "type":
-                message = f"expected {'a mapping' if value == 'object' else value}, found {type(instance).__name__}"
-            case "pattern":
-                message = f"{instance!r} is not a valid {title or 'value'}"
-            case "minItems" | "minLength":
-                message = "must not be empty"
-            case "minimum" | "exclusiveMinimum":
-                message = f"must be {'at least' if error.validator == 'minimum' else 'more than'} {value}, found {instance!r}"
-            case "uniqueItems":
-                repeated = sorted({str(x) for x in instance if instance.count(x) > 1})
-                message = f"lists {', '.join(map(repr, repeated))} more than once"
-            case _:
-                message = error.message
-        problems.append(Problem(file, _join(path), message))
-    return problems
+    return validate(jsonschema.Draft202012Validator({**schema["files"][kind], "$defs": schema["$defs"]}), data, file)
 
 
 def _read_yaml(path: Path) -> Any:
+    """A hardware file's data; HardwareError when missing, not YAML, or with a key written twice."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HardwareError([Problem(_display(path), "", "no such file")]) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise HardwareError([Problem(_display(path), where, f"not valid YAML: {err}")]) from None
+    data, problems = parse(text, _display(path))
+    if problems:
+        raise HardwareError(problems)
+    return data
 
 
 def _needs(data: Mapping) -> Needs:
@@ -552,117 +505,3 @@ def inventory(env: Environment, secrets: Mapping[str, str] | None = None, *,
     variables.update(connection or {})
     children = {role: {"hosts": {s.name: {} for s in env.servers_with(role)}} for role in ROLES}
     return {"all": {"vars": variables, "hosts": hosts, "children": children}}
-
-
-# --- deploying -----------------------------------------------------------------------
-
-PLAYBOOKS_DIR = REPO_ROOT / "playbooks"
-_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<counts>(?:\w+=\d+\s*)+)$")
-
-
-def deployment_dir(env: Environment) -> Path:
-    """Where the control machine keeps an environment's inventory, secrets and deploy logs."""
-    if env.kind == "lab":
-        from services.lab import Lab
-
-        return Lab(env).state
-    root = Path(os.environ.get("MARSAD_DEPLOY_DIR") or REPO_ROOT / "var" / "deploy")
-    return root / env.name
-
-
-def inventory_file(env: Environment) -> Path:
-    """The inventory Ansible and testinfra use: the lab's (written by `lab up`), or one written
-    here from the environment and its secrets file (missing secrets generated and kept, 0600)."""
-    if env.kind == "lab":
-        from services.lab import Lab
-
-        path = Lab(env).inventory_file
-        if not path.is_file():
-            raise HardwareError([Problem(env.display_file, "", f"the lab is not up (no {path}); run "
-                                                               f"`make lab` or `marsad hardware lab up {env.name}`")])
-        return path
-    folder = deployment_dir(env)
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    secrets_path = folder / "secrets.yml"
-    existing = yaml.safe_load(secrets_path.read_text()) if secrets_path.is_file() else {}
-    secrets = generate_secrets(existing)
-    if secrets != existing:
-        secrets_path.touch(mode=0o600)
-        secrets_path.write_text(yaml.safe_dump(secrets))
-    path = folder / "inventory.yml"
-    path.touch(mode=0o600)
-    path.write_text(yaml.safe_dump(inventory(env, secrets), sort_keys=False, allow_unicode=True))
-    return path
-
-
-@dataclass
-class PlaybookRun:
-    returncode: int
-    seconds: float
-    recap: dict[str, dict[str, int]]  # host -> {"ok": n, "changed": n, "failed": n, ...}
-    log_file: Path
-
-    @property
-    def changed(self) -> int:
-        return sum(c.get("changed", 0) for c in self.recap.values())
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0 and all(c.get("failed", 0) == 0 and c.get("unreachable", 0) == 0
-                                            for c in self.recap.values())
-
-
-def parse_recap(output: str) -> dict[str, dict[str, int]]:
-    """The PLAY RECAP of ansible-playbook's output: host -> counts."""
-    recap: dict[str, dict[str, int]] = {}
-    in_recap = False
-    for line in output.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap, recap = True, {}
-            continue
-        match = _RECAP.match(line.strip()) if in_recap else None
-        if match:
-            recap[match["host"]] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match["counts"])}
-    return recap
-
-
-def run_playbook(env: Environment, playbook: str = "site.yml", args: Iterable[str] = (), *,
-                 echo=print, timeout: float = 3600) -> PlaybookRun:
-    """Run one of playbooks/ against the environment; output streamed to ``echo`` and a log file."""
-    import subprocess
-    import sys
-    import time
-
-    inventory_path = inventory_file(env)
-    folder = deployment_dir(env)
-    logs = folder / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_file = logs / f"{time.strftime('%Y%m%d-%H%M%S')}-{Path(playbook).stem}.log"
-    binary = Path(sys.executable).parent / "ansible-playbook"
-    command = [str(binary if binary.exists() else "ansible-playbook"), "-i", str(inventory_path),
-               str(PLAYBOOKS_DIR / playbook), *args]
-    environ = {**os.environ, "ANSIBLE_CONFIG": str(PLAYBOOKS_DIR / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-               "PYTHONUNBUFFERED": "1"}
-    started = time.monotonic()
-    lines: list[str] = []
-    with open(log_file, "w") as log:
-        log.write(f"$ {' '.join(command)}\n")
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   env=environ, cwd=REPO_ROOT)
-        assert process.stdout is not None
-        import threading
-
-        watchdog = threading.Timer(timeout, process.kill)  # bounded, even when nothing is printed
-        watchdog.start()
-        try:
-            for line in process.stdout:
-                log.write(line)
-                lines.append(line)
-                echo(line.rstrip("\n"))
-            process.wait()
-        finally:
-            watchdog.cancel()
-        if process.returncode == -9:
-            echo(f"ansible-playbook stopped after {timeout:.0f} s")
-    return PlaybookRun(process.returncode, time.monotonic() - started, parse_recap("".join(lines)), log_file)

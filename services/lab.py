@@ -7,7 +7,8 @@ network namespace, with the environment's address, on a bridge whose host end (t
 no route out. Ansible and testinfra then reach the servers over SSH as they would real ones.
 
     lab = Lab(load_environment("lab"))
-    lab.up()        # idempotent: boots what is not running; writes the inventory
+    lab.up()        # idempotent: boots what is not running
+    deployment.lab_up(lab)   # the same, then writes its secrets and inventory (services.deployment)
     lab.down()      # powers off, deletes namespaces, veths, bridge, folders
 
 One pristine root filesystem is built with debootstrap once and cached
@@ -36,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
 
 from services import hardware
 
@@ -330,7 +330,7 @@ class Lab:
 
     @property
     def secrets_file(self) -> Path:
-        return self.state / "secrets.yml"
+        return self.state / "secrets.yml"   # written by services.deployment.write_secrets only
 
     @property
     def record_file(self) -> Path:
@@ -372,7 +372,6 @@ class Lab:
                     booting.append(server)
             for server in booting:
                 self._wait_ready(server, record)
-            self._write_inventory()
         self.log(f"lab {self.env.name}: {len(self.env.servers)} server(s) up in {time.monotonic() - started:.0f} s; "
                  f"inventory {self.inventory_file}")
 
@@ -521,27 +520,6 @@ class Lab:
         if state == "degraded":
             failed = self.ssh(server, "systemctl --failed --no-legend --plain | cut -d' ' -f1", check=False).stdout
             self.log(f"lab {self.env.name}: {server.name} is up but degraded; failed units: {' '.join(failed.split())}")
-
-    def _write_inventory(self) -> None:
-        secrets = yaml.safe_load(self.secrets_file.read_text()) if self.secrets_file.is_file() else None
-        secrets = hardware.generate_secrets(secrets)
-        self.secrets_file.touch(mode=0o600)
-        self.secrets_file.write_text(yaml.safe_dump(secrets))
-        connection = {
-            "ansible_ssh_private_key_file": str(self.key_file),
-            "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=accept-new",
-        }
-        data = hardware.inventory(self.env, secrets, connection=connection)
-        drill = self.net.restore_drill
-        if drill is not None:
-            # An empty server: the base roles only, then whatever the restore drill installs.
-            data["all"]["hosts"][drill.name] = {"ansible_host": drill.address, "ansible_user": "root",
-                                                "marsad_roles": [], "marsad_cpu": drill.cpu,
-                                                "marsad_ram_gb": drill.ram_gb, "marsad_disks": []}
-            data["all"]["children"]["restore_drill"] = {"hosts": {drill.name: {}}}
-            data["all"]["vars"]["marsad_addresses"]["restore_drill"] = [drill.address]
-        self.inventory_file.touch(mode=0o600)
-        self.inventory_file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
     # status --------------------------------------------------------------------------
     def status(self) -> list[tuple[str, str, str]]:

@@ -54,6 +54,8 @@ from typing import Any, Iterable, Mapping
 import jsonschema
 import yaml
 
+from services.datafiles import Problem, display as _display, join as _join, parse, validate
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POLICIES_DIR = REPO_ROOT / "policies"
 SCHEMA_PATH = Path(__file__).with_name("policy_schema.yaml")
@@ -118,16 +120,6 @@ class PolicyError(ValueError):
         self.problems = list(problems)
         lines = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the policies:\n{lines}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str   # e.g. "policies/agreements.yaml"
-    path: str   # e.g. "agreements.ANETI.submits[2]"
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -273,20 +265,6 @@ def policies_dir(directory: str | Path | None = None) -> Path:
     return Path(directory or os.environ.get("MARSAD_POLICIES_DIR") or POLICIES_DIR)
 
 
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _join(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 @lru_cache(maxsize=1)
 def _schema() -> dict:
     schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -304,80 +282,15 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({**schema["files"][name], "$defs": schema["$defs"]})
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "mapping", list: "list", str: "text", bool: "boolean", int: "integer", float: "number",
-            type(None): "nothing"}.get(type(value), type(value).__name__)
-
-
-def _schema_problems(file: str, error: jsonschema.ValidationError) -> list[Problem]:
-    path = list(error.absolute_path)
-    title = error.schema.get("title") if isinstance(error.schema, dict) else None
-    value, instance = error.validator_value, error.instance
-    if "propertyNames" in error.absolute_schema_path:
-        # jsonschema reports a bad key at its mapping's path; point at the key itself.
-        return [Problem(file, _join([*path, instance]), f"{instance!r} is not a valid {title or 'key'}")]
-    match error.validator:
-        case "required":
-            return [Problem(file, _join([*path, key]), "is required") for key in value if key not in instance]
-        case "additionalProperties":
-            known = ", ".join(error.schema.get("properties", {}))
-            return [Problem(file, _join([*path, key]), f"unexpected key; expected one of: {known}")
-                    for key in instance if key not in error.schema.get("properties", {})]
-        case "enum":
-            message = f"unknown {title or 'value'} {instance!r}; expected one of: {', '.join(map(str, value))}"
-        case "type":
-            message = f"expected {'a mapping' if value == 'object' else value}, found {_type_name(instance)}"
-        case "pattern":
-            message = f"{instance!r} is not a valid {title or 'value'}"
-        case "minLength" | "minItems":
-            message = "must not be empty"
-        case "uniqueItems":
-            repeated = sorted({str(x) for x in instance if instance.count(x) > 1})
-            message = f"lists {', '.join(map(repr, repeated))} more than once"
-        case "minimum":
-            message = f"must be at least {value}, found {instance!r}"
-        case _:
-            message = error.message
-    return [Problem(file, _join(path), message)]
-
-
-def _duplicate_keys(file: str, node: yaml.Node, path: list, out: list[Problem]) -> None:
-    """YAML keeps the last of two equal keys silently; find them in the node tree first."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-            if key in seen:
-                out.append(Problem(file, _join([*path, key]),
-                                   f"duplicate key {key!r} (first at line {seen[key] + 1}, again at line "
-                                   f"{key_node.start_mark.line + 1})"))
-            else:
-                seen[key] = key_node.start_mark.line
-            _duplicate_keys(file, value_node, [*path, key], out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _duplicate_keys(file, item, [*path, i], out)
-
-
 def _read_file(directory: Path, name: str) -> tuple[Any, list[Problem]]:
     """One policies file parsed and checked against its schema: (data or None, problems)."""
     path = directory / f"{name}.yaml"
     file = _display(path)
     if not path.is_file():
         return None, [Problem(file, name, "file is missing")]
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else name
-        return None, [Problem(file, where, f"not valid YAML: {getattr(exc, 'problem', None) or exc}")]
-    problems: list[Problem] = []
-    if node is not None:
-        _duplicate_keys(file, node, [], problems)
-    for error in _validator(name).iter_errors(data):
-        problems.extend(_schema_problems(file, error))
+    data, problems = parse(path.read_text(encoding="utf-8"), file, where=name)
+    if data is not None or not problems:   # not after a YAML syntax error: nothing to validate
+        problems += validate(_validator(name), data, file)
     return data, problems
 
 

@@ -32,7 +32,6 @@ import json
 import os
 import secrets
 import shutil
-import string
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Mapping
 
 from services.policy import Policies, Principal, Resource, decide
+from services.s3keys import institution_keys
 from services.storage import bucket_name
 
 RULE_PREFIX = "marsad-"
@@ -216,10 +216,11 @@ def plan(desired: StorageState, current: StorageState, prefix: str,
     return out + deletions
 
 
-def new_credentials(name: str) -> tuple[str, str]:
-    """A fresh access key (20 uppercase letters and digits, as S3 keys look) and a 40-character secret."""
-    alphabet = string.ascii_uppercase + string.digits
-    return "MS" + "".join(secrets.choice(alphabet) for _ in range(18)), secrets.token_urlsafe(30)
+def new_credentials(name: str, seed: str | None = None) -> tuple[str, str]:
+    """The key pair of `name` made the one way (services.s3keys) from `seed`; without a seed, from
+    a fresh random one, so the keys are new and unguessable."""
+    keys = institution_keys(seed or secrets.token_hex(32), name)
+    return keys["access_key"], keys["secret_key"]
 
 
 def credentials_needed(desired: StorageState, current: StorageState,

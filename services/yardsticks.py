@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from services import hardware
+from services import deployment, hardware
 
 LYNIS_TARGET = 80
 # Debian's packages on the control machine (like hardware/lab-deps.sh).
@@ -137,7 +137,7 @@ def control_tools(tools_dir: Path, log=print) -> dict[str, str]:
 
 def servers(env: hardware.Environment) -> tuple[list[Server], dict]:
     """ENV's servers (not a lab's empty restore-drill server) and how to reach them, from its inventory."""
-    inventory = yaml.safe_load(hardware.inventory_file(env).read_text())["all"]
+    inventory = yaml.safe_load(deployment.inventory_file(env).read_text())["all"]
     variables = inventory.get("vars", {})
     out = []
     for server in env.servers:

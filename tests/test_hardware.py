@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from services import hardware
+from services import deployment, hardware
 from services.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,27 @@ def test_load_by_path(tmp_path):
 
 
 # --- sizing and placement -------------------------------------------------------------------
+
+
+def test_a_key_written_twice_is_refused_like_in_policies(tmp_path):
+    """YAML keeps the second of two equal keys silently: hardware files are checked for them as
+    policies/ is (services.datafiles), with the same message."""
+    path = write_env(tmp_path)
+    path.write_text(path.read_text() + "profile: all-in-one\n")
+    with pytest.raises(hardware.HardwareError) as err:
+        hardware.load_environment(path)
+    assert [(p.path, p.message.split(" (")[0]) for p in err.value.problems] == [("profile", "duplicate key 'profile'")]
+
+
+def test_policies_and_hardware_translate_schema_errors_alike():
+    import jsonschema
+
+    from services import datafiles
+
+    validator = jsonschema.Draft202012Validator({"type": "object", "properties": {
+        "ram_gb": {"type": "number", "exclusiveMinimum": 0}, "count": {"type": "integer"}}})
+    assert [p.message for p in datafiles.validate(validator, {"ram_gb": 0, "count": "two"}, "f.yaml")] == [
+        "expected integer, found text", "must be more than 0, found 0"]
 
 
 def test_too_little_ram_is_named(tmp_path):
@@ -188,7 +209,7 @@ def test_parse_recap():
 lab-app                    : ok=62   changed=0    unreachable=0    failed=0    skipped=10   rescued=0    ignored=0
 lab-db                     : ok=69   changed=2    unreachable=0    failed=0    skipped=11   rescued=0    ignored=0
 """
-    recap = hardware.parse_recap(output)
+    recap = deployment.parse_recap(output)
     assert recap["lab-db"]["changed"] == 2 and recap["lab-app"]["ok"] == 62
 
 
@@ -333,3 +354,52 @@ def test_lab_refuses_other_kinds():
 
     with pytest.raises(LabError, match="not lab"):
         Lab(hardware.load_environment("onm-production"))
+
+
+# --- deployment state: one module, no import loop ---------------------------------------------
+
+
+def _imports(module: str) -> set[str]:
+    """The services modules `module` imports, at the top or inside a function."""
+    import ast
+
+    tree = ast.parse((REPO / (module.replace(".", "/") + ".py")).read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("services"):
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("services")}
+    return found
+
+
+def test_deployment_state_modules_form_no_import_loop():
+    layers = ["services.datafiles", "services.policy", "services.hardware", "services.lab", "services.deployment"]
+    for i, module in enumerate(layers):
+        above = set(layers[i + 1:])
+        assert not _imports(module) & above, f"{module} imports {sorted(_imports(module) & above)}"
+
+
+def test_only_services_deployment_writes_secrets_yml():
+    """Every write of secrets.yml goes through deployment.write_secrets: no other module opens,
+    touches or writes a path it builds from that name."""
+    writes = re.compile(r"secrets_(?:file|path)\.(?:write_text|touch|open)|\"secrets\.yml\"\)?\.(?:write_text|touch|open)")
+    writers = [p.relative_to(REPO).as_posix() for folder in ("services", "infra") for p in (REPO / folder).rglob("*.py")
+               if writes.search(p.read_text()) and p.name != "deployment.py"]
+    assert writers == []
+    assert writes.search((REPO / "services/deployment.py").read_text()) is None   # it writes through `path`
+    assert "def write_secrets" in (REPO / "services/deployment.py").read_text()
+
+
+def test_lab_inventory_reaches_the_servers_with_the_labs_key_and_keeps_its_secrets(tmp_path):
+    from services.lab import Lab
+
+    the_lab = Lab(hardware.load_environment("lab"), state_root=tmp_path)
+    the_lab.state.mkdir()
+    first = deployment.keep_secrets(the_lab.state)
+    assert deployment.keep_secrets(the_lab.state) == first and (the_lab.secrets_file.stat().st_mode & 0o777) == 0o600
+    data = deployment.lab_inventory(the_lab, first)
+    assert data["all"]["vars"]["ansible_ssh_private_key_file"] == str(the_lab.key_file)
+    assert {k: data["all"]["vars"][k] for k in hardware.SECRETS} == first
+    path = deployment.write_inventory(the_lab.state, data)
+    assert path == the_lab.inventory_file and yaml.safe_load(path.read_text()) == data

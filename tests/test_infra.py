@@ -31,7 +31,7 @@ from infra.components.servers import ProxmoxSettingsError, cloud_init_user_data
 from infra.components.stack import HardwareProblems
 from infra.handoff import HandoffRefused, hand_over, secrets_of
 from infra.policy import guardrails
-from services import hardware
+from services import deployment, hardware
 from services.identity.realm import desired_realm
 from services.policy import load_policies
 
@@ -404,8 +404,8 @@ def test_secrets_cover_every_name_institution_and_client():
     # One secret per client the realm declares: the portal and an API client per institution.
     assert set(result.outputs["oidc_client_secrets"]) == set(desired_realm(policies).clients)
     values = [v for _, v, _ in leaves(result.outputs)]
-    assert len(randoms) == len(result.mocks.generated) == len(hardware.SECRETS) + 2 * len(policies.institutions) \
-        + len(desired_realm(policies).clients)
+    # The institutions' S3 keys are derived from objectstore_identity_seed, not drawn.
+    assert len(randoms) == len(result.mocks.generated) == len(hardware.SECRETS) + len(desired_realm(policies).clients)
     assert all(g in values for g in result.mocks.generated)   # every generated value reaches an output
 
 
@@ -415,7 +415,22 @@ def test_secret_shapes():
     assert shapes["objectstore_admin_access_key"] == {"length": 20, "special": False, "lower": False,
                                                       "upper": True, "numeric": True}
     assert shapes["postgresql_marsad_password"] == {"length": 43, "special": True, "overrideSpecial": "-_"}
-    assert shapes["s3-secret-key-MI-PAF"]["length"] == 40
+    keys = plain(result.outputs["institution_s3_keys"])["MI-PAF"]
+    assert len(keys["access_key"]) == 20 and keys["access_key"].isupper() and len(keys["secret_key"]) == 40
+
+
+@pytest.mark.parametrize("name", ["onm-production", "lab"])
+def test_institution_keys_are_the_ones_the_deployment_installs(name):
+    """The stack's keys are what the objectstore role's filter derives from the same seed, so
+    passing them to `marsad storage sync` rotates nothing."""
+    # Loaded by path, as Ansible loads a filter plugin.
+    plugin = runpy.run_path(str(Path(__file__).parents[1] / "playbooks/filter_plugins/marsad.py"))
+    marsad_institution_credentials = plugin["FilterModule"]().filters()["marsad_institution_credentials"]
+    outputs = plain(run_shipped(name).outputs)
+    seed = outputs["inventory"]["all"]["vars"]["objectstore_identity_seed"]
+    deployed = marsad_institution_credentials(seed)
+    assert deployed and set(deployed) <= set(outputs["institution_s3_keys"])
+    assert {code: outputs["institution_s3_keys"][code] for code in deployed} == deployed
 
 
 def test_local_identity_has_no_oidc_clients():
@@ -494,20 +509,20 @@ def test_secret_embedded_in_a_larger_value_stays_secret(monkeypatch):
 
 def test_deploy_uses_the_stacks_secrets_and_writes_the_stacks_inventory(tmp_path, monkeypatch):
     # make deploy-infra hands the stack's secrets over; make deploy then writes its inventory
-    # (services.hardware.inventory_file): it must be the stack's `inventory` output, value for value.
+    # (services.deployment.inventory_file): it must be the stack's `inventory` output, value for value.
     monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
     env = hardware.load_environment("onm-production")
     stack_inventory = plain(run_shipped("onm-production").outputs["inventory"])
     path = hand_over(env, secrets_of(stack_inventory))
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
-    assert yaml.safe_load(hardware.inventory_file(env).read_text()) == stack_inventory
+    assert yaml.safe_load(deployment.inventory_file(env).read_text()) == stack_inventory
     assert hand_over(env, secrets_of(stack_inventory)) == path          # again: nothing differs, fine
 
 
 def test_handoff_never_replaces_secrets_the_servers_may_use(tmp_path, monkeypatch):
     monkeypatch.setenv("MARSAD_DEPLOY_DIR", str(tmp_path / "deploy"))
     env = hardware.load_environment("onm-production")
-    hardware.inventory_file(env)           # a deployment made before Pulumi: its own secrets
+    deployment.inventory_file(env)           # a deployment made before Pulumi: its own secrets
     before = (tmp_path / "deploy/onm-production/secrets.yml").read_text()
     with pytest.raises(HandoffRefused, match="already holds other values for backup_cipher_passphrase"):
         hand_over(env, secrets_of(plain(run_shipped("onm-production").outputs["inventory"])))

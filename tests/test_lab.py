@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services import hardware, lab
+from services import deployment, hardware, lab
 
 pytest_plugins = ["tests.testinfra.plugin"]  # registers the `lab` marker and marks these tests
 
@@ -155,12 +155,12 @@ def test_standard_profile_deploys_verifies_and_restores(tmp_path):
                                   env={**os.environ, "PIP": str(Path(sys.executable).parent / "pip")})
             assert done.returncode == 0, done.stdout + done.stderr
         with _step(timings, "lab up"):
-            the_lab.up()
+            deployment.lab_up(the_lab)
         with _step(timings, "deploy"):
-            first = hardware.run_playbook(env, "site.yml", echo=log.append, timeout=2400)
+            first = deployment.run_playbook(env, "site.yml", echo=log.append, timeout=2400)
         assert first.ok, f"deployment failed; log {first.log_file}:\n" + "\n".join(log[-60:])
         with _step(timings, "deploy again"):
-            second = hardware.run_playbook(env, "site.yml", echo=log.append, timeout=1200)
+            second = deployment.run_playbook(env, "site.yml", echo=log.append, timeout=1200)
         assert second.ok, f"second deployment failed; log {second.log_file}"
         changed = {host: c["changed"] for host, c in second.recap.items() if c.get("changed")}
         assert not changed, f"not idempotent: the second deployment changed {changed}; log {second.log_file}"
@@ -175,7 +175,7 @@ def test_standard_profile_deploys_verifies_and_restores(tmp_path):
         with _step(timings, "sandbox"):
             _sandbox_on_the_lab(env, tmp_path / "sandboxes", log)
         with _step(timings, "restore drill"):
-            drill = hardware.run_playbook(env, "restore-drill.yml", echo=log.append, timeout=1200)
+            drill = deployment.run_playbook(env, "restore-drill.yml", echo=log.append, timeout=1200)
         assert drill.ok, f"restore drill failed; log {drill.log_file}:\n" + "\n".join(log[-40:])
         assert any("restore drill passed" in line for line in log)
     finally:

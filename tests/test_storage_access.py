@@ -15,7 +15,7 @@ from services.policy import load_policies
 from services.storage import bucket_name
 from services.storage_access import (
     Bucket, Identity, LifecycleRule, SeaweedAdmin, StorageSettings, StorageState, credentials_needed,
-    desired_storage, identity_name, plan, reads_bucket_of,
+    desired_storage, identity_name, new_credentials, plan, reads_bucket_of,
 )
 
 
@@ -55,6 +55,26 @@ def test_buckets_are_versioned_with_marsads_lifecycle_rules(policies):
     assert bucket.versioning == "Enabled"
     assert bucket.rules == (LifecycleRule("marsad-abort-multipart", abort_multipart_days=3),
                             LifecycleRule("marsad-noncurrent-versions", noncurrent_days=90))
+
+
+def test_storage_sync_and_the_ansible_filter_make_the_same_keys(policies):
+    """One function (services.s3keys) behind `storage sync`'s keys and the objectstore role's."""
+    import runpy
+    from pathlib import Path
+
+    plugin = runpy.run_path(str(Path(__file__).parents[1] / "playbooks/filter_plugins/marsad.py"))
+    filters = plugin["FilterModule"]().filters()
+    seed = "a seed the test chose"
+    deployed = filters["marsad_institution_credentials"](seed)
+    assert set(deployed) == set(policies.agreements)
+    for code, keys in deployed.items():
+        assert new_credentials(code, seed) == (keys["access_key"], keys["secret_key"])
+    assert filters["marsad_institution_credentials"]("another seed")["MI"] != deployed["MI"]
+    # Without a seed: fresh keys of the same shape each time.
+    first, second = new_credentials("MI"), new_credentials("MI")
+    assert first != second and len(first[0]) == 20 and first[0].isupper() and len(first[1]) == 40
+    with pytest.raises(ValueError, match="empty seed"):
+        filters["marsad_derive"]("", "label")
 
 
 def test_plan_from_nothing_creates_buckets_before_identities(policies):

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_random as random
 
 from services import hardware
+from services.s3keys import institution_keys
 from services.identity.realm import RealmSettings, api_client_id
 
 TYPE = "marsad:infra:Secrets"
@@ -24,7 +25,6 @@ ACCESS_KEY = {"length": 20, "special": False, "lower": False, "upper": True, "nu
 # Everything else: 43 characters of the URL-safe alphabet (about 256 bits, as the lab's
 # token_urlsafe(32)); "-" and "_" only, so a password needs no escaping in a database URL.
 SECRET = {"length": 43, "special": True, "override_special": "-_"}
-S3_SECRET_KEY = {"length": 40, "special": False}
 
 
 def oidc_client_ids(agreements: Sequence[str], settings: RealmSettings | None = None) -> list[str]:
@@ -39,7 +39,9 @@ class Secrets(pulumi.ComponentResource):
     inventory_secrets:  {name in services.hardware.SECRETS: secret}; database passwords
                         (postgresql_<service>_password) and the Keycloak admin password among them
     database_passwords: {service: secret}, the same values, by service
-    institution_s3_keys: {institution code: {access_key, secret_key}}
+    institution_s3_keys: {institution code: {access_key, secret_key}}, derived from the inventory's
+                        objectstore_identity_seed by services.s3keys: the keys the deployment's
+                        `marsad storage sync` installs (never random ones of their own)
     oidc_client_secrets: {client id: secret} (empty when the environment has no Keycloak)
     """
 
@@ -62,9 +64,10 @@ class Secrets(pulumi.ComponentResource):
             if secret.startswith("postgresql_") and secret.endswith("_password")
         }
         self.keycloak_admin_password = self.inventory_secrets["keycloak_admin_password"]
+        seed = self.inventory_secrets["objectstore_identity_seed"]
         self.institution_s3_keys = {
-            code: {"access_key": generated(f"s3-access-key-{code}", ACCESS_KEY),
-                   "secret_key": generated(f"s3-secret-key-{code}", S3_SECRET_KEY)}
+            code: {part: pulumi.Output.secret(seed.apply(lambda s, c=code, p=part: institution_keys(s, c)[p]))
+                   for part in ("access_key", "secret_key")}
             for code in institutions
         }
         self.oidc_client_secrets = {client: generated(f"oidc-client-secret-{client}", SECRET)

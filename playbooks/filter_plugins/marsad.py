@@ -4,30 +4,28 @@
   key pair, derived from one secret seed, so that deployments are repeatable (the same seed
   gives the same keys; `marsad storage sync` then has nothing to do) and only the seed is stored.
 - ``secret | marsad_derive(label)``: any other secret derived from a seed.
+
+Both come from services.s3keys, the one function behind every institution's keys. It needs
+only the standard library, so it is loaded by path from this plugin's own checkout: Ansible's
+Python may have no Marsad installed, or another checkout's (whose keys could differ).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
+import importlib.util
+from pathlib import Path
 
-
-def marsad_derive(seed: str, label: str, length: int = 40) -> str:
-    if not seed:
-        raise ValueError("marsad_derive: empty seed (see services.hardware.SECRETS)")
-    return hmac.new(seed.encode(), label.encode(), hashlib.sha256).hexdigest()[:length]
+_spec = importlib.util.spec_from_file_location(
+    "marsad_s3keys", Path(__file__).resolve().parents[2] / "services" / "s3keys.py")
+_s3keys = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_s3keys)
+marsad_derive = _s3keys.derive
 
 
 def marsad_institution_credentials(seed: str, policies_dir: str | None = None) -> dict:
     from services.policy import load_policies
 
     policies = load_policies(policies_dir)
-    return {
-        code: {
-            "access_key": "MI" + marsad_derive(seed, f"access:{code}", 18).upper(),
-            "secret_key": marsad_derive(seed, f"secret:{code}", 40),
-        }
-        for code in sorted(policies.agreements)
-    }
+    return {code: _s3keys.institution_keys(seed, code) for code in sorted(policies.agreements)}
 
 
 class FilterModule:

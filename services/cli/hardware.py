@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from services import hardware
+from services import deployment, hardware
 from services.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PROBLEMS
 
 _ENV = click.argument("environment", metavar="ENV")
@@ -124,7 +124,7 @@ def lab_up(environment: str | None, profile: str) -> None:
 
     lab = _lab(environment, profile)
     try:
-        lab.up()
+        deployment.lab_up(lab)
     except LabError as err:
         raise click.ClickException(str(err)) from None
     click.echo(str(lab.inventory_file))
@@ -182,7 +182,7 @@ def deploy_command(environment: str, playbook: str, expect_no_change: bool, ansi
             click.echo(str(problem), err=True)
         sys.exit(EXIT_PROBLEMS)
     try:
-        run = hardware.run_playbook(env, playbook, ansible_args)
+        run = deployment.run_playbook(env, playbook, ansible_args)
     except hardware.HardwareError as err:
         raise click.ClickException("\n".join(map(str, err.problems))) from None
     per_host = ", ".join(f"{host} changed={c.get('changed', 0)}" for host, c in run.recap.items())
@@ -205,7 +205,7 @@ def verify_command(environment: str, pytest_args: tuple[str, ...]) -> None:
 
     env = _load(environment)
     try:
-        inventory_path = hardware.inventory_file(env)
+        inventory_path = deployment.inventory_file(env)
     except hardware.HardwareError as err:
         raise click.ClickException("\n".join(map(str, err.problems))) from None
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
@@ -214,7 +214,7 @@ def verify_command(environment: str, pytest_args: tuple[str, ...]) -> None:
     # testinfra's ansible backend runs `ansible-inventory`: the virtualenv's bin first on PATH.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     environ = {**os.environ, "PATH": path, "MARSAD_VERIFY_ENV": env.name, "MARSAD_VERIFY_INVENTORY": str(inventory_path),
-               "ANSIBLE_CONFIG": str(hardware.PLAYBOOKS_DIR / "ansible.cfg")}
+               "ANSIBLE_CONFIG": str(deployment.PLAYBOOKS_DIR / "ansible.cfg")}
     sys.exit(subprocess.run(command, env=environ, cwd=hardware.REPO_ROOT).returncode)
 
 
