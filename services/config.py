@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Optional, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -51,6 +51,14 @@ class Section(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
     TITLE: ClassVar[str] = ""
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value, info):
+        # An empty variable leaves an optional setting unset, as the `os.environ.get(...) or default` reads did.
+        if value == "" and cls.model_fields[info.field_name].default is None:
+            return None
+        return value
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
@@ -62,8 +70,17 @@ def section(cls: type[Section], env: Optional[Mapping[str, str]] = None):
     token = _ENVIRON.set(env)
     try:
         return cls()
+    except ValidationError as exc:  # one plain line naming the variable, as the commands print it
+        raise ValueError("; ".join(_problem(e) for e in exc.errors())) from None
     finally:
         _ENVIRON.reset(token)
+
+
+def _problem(error) -> str:
+    if error["type"] == "value_error":  # our own validators' words already name the variable
+        return str(error["ctx"]["error"])
+    name = PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+    return f"{name}: {error['msg'].lower()}, not {error['input']!r}"
 
 
 def _positive(name: str, value) -> int:
@@ -119,9 +136,8 @@ class Settings(Section):
     def _derive(self):
         if self.env not in ENVIRONMENTS:
             raise ValueError(f"{PREFIX}ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
-        object.__setattr__(self, "var_dir", self.var_dir.resolve())
-        if not self.database_url:
-            object.__setattr__(self, "database_url", f"sqlite:///{self.var_dir / 'marsad.db'}")
+        if not self.database_url:  # var_dir stays as given (relative: to the working folder); the URL is absolute
+            object.__setattr__(self, "database_url", f"sqlite:///{self.var_dir.resolve() / 'marsad.db'}")
         return self
 
     @property

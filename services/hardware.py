@@ -188,7 +188,9 @@ class Environment:
 
 
 def hardware_dir(directory: str | Path | None = None) -> Path:
-    return Path(directory or os.environ.get("MARSAD_HARDWARE_DIR") or HARDWARE_DIR)
+    from services.config import LabEnv, section
+
+    return Path(directory or section(LabEnv).hardware_dir or HARDWARE_DIR)
 
 
 def _display(path: Path) -> str:
@@ -566,7 +568,9 @@ def deployment_dir(env: Environment) -> Path:
         from services.lab import Lab
 
         return Lab(env).state
-    root = Path(os.environ.get("MARSAD_DEPLOY_DIR") or REPO_ROOT / "var" / "deploy")
+    from services.config import LabEnv, section
+
+    root = Path(section(LabEnv).deploy_dir or REPO_ROOT / "var" / "deploy")
     return root / env.name
 
 

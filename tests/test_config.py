@@ -41,3 +41,16 @@ def test_readme_table_is_the_declaration():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme, "README.md's Configuration table: regenerate with python -m services.config"
 
+
+def test_no_module_outside_the_declaration_reads_marsad_variables():
+    # A read: os.environ[...]/.get(...)/getenv(...) naming MARSAD_, or an env mapping's .get("MARSAD_...").
+    read = re.compile(r"""(environ|getenv|env)\s*(\.get\(|\[|\()\s*f?["']MARSAD_""")
+    offenders = []
+    for folder in ("services", "portal", "infra"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path == ROOT / "services" / "config.py":
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if read.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
