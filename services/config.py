@@ -105,7 +105,9 @@ class Settings(Section):
     max_stored_errors: int = _var(10000, "errors kept row by row for one rejected file; past it each kind of "
                                   "error and column is counted in one line, so memory stays bounded")
     session_idle_minutes: int = _var(30, "a portal session ends after this many minutes without a request")
-    session_hours: int = _var(8, "a portal session ends this many hours after sign-in")
+    session_hours: int = _var(8, "a portal session ends this many hours after sign-in; sessions live "
+                           "in the database (the cookie holds only a random id) and also end at logout, deactivation, "
+                           "a role change or a password change")
     query_max_dimensions: int = _var(3, "dimensions in one indicator query's `by` (API and dashboard); past "
                                      "it a 400 `too_many_dimensions`")
     query_max_cells: int = _var(5000, "cells of one indicator query, totals included; past it "
@@ -199,7 +201,8 @@ class PortalEnv(Section):
     TITLE: ClassVar[str] = "portal"
     cookie_secure: bool = _var(True, "`0` only for the plain-HTTP demo", "on")
     max_upload_mb: int = _var(200, "largest upload, MB")
-    login_attempts_per_minute: int = _var(10, "a throttled login answers 429 and is audited")
+    login_attempts_per_minute: int = _var(10, "a throttled login answers 429 and is audited "
+                                         "(`auth.login.throttled`)")
     default_language: str = _var("ar", "language when the reader has not chosen")
     timezone: str = _var("Africa/Tunis", "time zone of dates shown")
     trusted_proxies: int = _var(0, "reverse proxies in front (nginx): 1 so the login limit sees the client")
