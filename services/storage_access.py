@@ -63,8 +63,9 @@ class StorageSettings:
         base = cls()
         return cls(
             bucket_prefix=env.s3_bucket_prefix or base.bucket_prefix,
-            noncurrent_days=env.s3_noncurrent_days or base.noncurrent_days,
-            abort_multipart_days=env.s3_abort_multipart_days or base.abort_multipart_days,
+            noncurrent_days=base.noncurrent_days if env.s3_noncurrent_days is None else env.s3_noncurrent_days,
+            abort_multipart_days=(base.abort_multipart_days if env.s3_abort_multipart_days is None
+                                  else env.s3_abort_multipart_days),
         )
 
 

@@ -89,8 +89,10 @@ class RealmSettings:
             realm=env.keycloak_realm or base.realm,
             portal_client_id=env.oidc_client_id or base.portal_client_id,
             portal_urls=urls or base.portal_urls,
-            sso_session_idle_seconds=env.keycloak_session_idle or base.sso_session_idle_seconds,
-            sso_session_max_seconds=env.keycloak_session_max or base.sso_session_max_seconds,
+            sso_session_idle_seconds=(base.sso_session_idle_seconds if env.keycloak_session_idle is None
+                                      else env.keycloak_session_idle),
+            sso_session_max_seconds=(base.sso_session_max_seconds if env.keycloak_session_max is None
+                                     else env.keycloak_session_max),
         )
 
 
