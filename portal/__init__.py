@@ -1,18 +1,17 @@
 """Marsad portal: the Flask application.
 
-`create_app()` reads the MARSAD_* environment (services.config.Settings, plus the few settings
+`create_app()` reads the MARSAD_* environment (services.config: Settings, and PortalEnv for the settings
 only the web tier has) and refuses to start in production on demo defaults.
 """
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from services.config import Settings
+from services.config import PortalEnv, Settings, section
 
 MEGABYTE = 1024 * 1024
 
@@ -32,34 +31,28 @@ class ConfigurationRefused(RuntimeError):
     """Production configuration still on demo defaults."""
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(f"MARSAD_{name}")
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
 def portal_config(settings: Settings) -> dict:
     """Flask configuration from the environment; each setting has a safe default."""
+    web = section(PortalEnv)
     return {
         "MARSAD_ENV": settings.env,
         "SECRET_KEY": settings.secret_key,
         "DATABASE_URL": settings.database_url,
         "LOCAL_ACCOUNTS": settings.local_accounts,
         # Secure cookies unless told otherwise: only the plain-HTTP demo sets MARSAD_COOKIE_SECURE=0.
-        "SESSION_COOKIE_SECURE": _flag("COOKIE_SECURE", True),
+        "SESSION_COOKIE_SECURE": web.cookie_secure,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "marsad_session",
         # Sessions live on the server (portal/sessions.py): these end them, unused and in any case.
         "SESSION_IDLE_LIFETIME": dt.timedelta(minutes=settings.session_idle_minutes),
         "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=settings.session_hours),
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MARSAD_MAX_UPLOAD_MB", "200")) * MEGABYTE,
-        "LOGIN_ATTEMPTS_PER_MINUTE": int(os.environ.get("MARSAD_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
-        "DEFAULT_LANGUAGE": os.environ.get("MARSAD_DEFAULT_LANGUAGE", "ar"),
-        "TIMEZONE": os.environ.get("MARSAD_TIMEZONE", "Africa/Tunis"),
+        "MAX_CONTENT_LENGTH": web.max_upload_mb * MEGABYTE,
+        "LOGIN_ATTEMPTS_PER_MINUTE": web.login_attempts_per_minute,
+        "DEFAULT_LANGUAGE": web.default_language,
+        "TIMEZONE": web.timezone,
         # Number of reverse proxies (nginx) in front: their X-Forwarded-* headers are then trusted.
-        "TRUSTED_PROXIES": int(os.environ.get("MARSAD_TRUSTED_PROXIES", "0")),
+        "TRUSTED_PROXIES": web.trusted_proxies,
     }
 
 
@@ -77,7 +70,7 @@ def refusals(settings: Settings, config: dict) -> list[str]:
 
 
 def create_app(config: dict | None = None) -> Flask:
-    settings = Settings()
+    settings = section(Settings)
     app = Flask(__name__)
     app.config.update(portal_config(settings))
     app.config.update(config or {})

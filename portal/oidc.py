@@ -20,7 +20,6 @@ Configuration (environment, or the same keys in create_app's config):
 from __future__ import annotations
 
 import logging
-import os
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -30,6 +29,7 @@ from flask_babel import gettext as _
 from joserfc.errors import JoseError
 
 from services import audit
+from services.config import IdentityEnv, section
 from services.identity.claims import ClaimsRefused, principal_from_claims
 from services.identity.keycloak import Realm, TokenRefused, well_known_url
 
@@ -45,12 +45,7 @@ CLIENT = "keycloak"
 SCOPE = "openid profile email"
 ID_TOKEN_KEY = "oidc_id_token"   # kept for id_token_hint at logout
 NEXT_KEY = "oidc_next"
-SETTINGS = {  # app.config key -> environment variable
-    "OIDC_ISSUER": "MARSAD_OIDC_ISSUER",
-    "OIDC_CLIENT_ID": "MARSAD_OIDC_CLIENT_ID",
-    "OIDC_CLIENT_SECRET": "MARSAD_OIDC_CLIENT_SECRET",
-    "OIDC_API_AUDIENCE": "MARSAD_OIDC_API_AUDIENCE",
-}
+SETTINGS = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_API_AUDIENCE")  # app.config keys
 # Why a sign-in was refused, as the person reads it (details go to the audit trail and the log).
 INSTITUTION_PROBLEMS = {"no_institution", "unknown_institution", "misplaced_group", "several_institutions",
                         "conflicting_institution"}
@@ -58,7 +53,8 @@ INSTITUTION_PROBLEMS = {"no_institution", "unknown_institution", "misplaced_grou
 
 def oidc_settings(config) -> dict[str, str]:
     """The OIDC settings: the app's config where given, else the environment."""
-    out = {key: str(config.get(key) or os.environ.get(env, "")).strip() for key, env in SETTINGS.items()}
+    env = section(IdentityEnv)  # MARSAD_OIDC_* (services/config.py)
+    out = {key: str(config.get(key) or getattr(env, key.lower())).strip() for key in SETTINGS}
     out["OIDC_ISSUER"] = out["OIDC_ISSUER"].rstrip("/")
     out["OIDC_API_AUDIENCE"] = out["OIDC_API_AUDIENCE"] or out["OIDC_CLIENT_ID"]
     return out
@@ -78,7 +74,7 @@ def configuration_problems(config, production: bool) -> list[str]:
         out.append("MARSAD_OIDC_ISSUER is not https: tokens and the client secret would travel in clear")
     for key in ("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"):
         if not cfg[key]:
-            out.append(f"{SETTINGS[key]} is not set")
+            out.append(f"MARSAD_{key} is not set")
     return out
 
 

@@ -17,7 +17,6 @@ sandbox (portal/auth.py stamps it at login): the policy decision keeps them in.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, send_from_directory
@@ -211,9 +210,12 @@ def create_sandbox_app(sb: Sandbox, *, engine=None, store=None, **config):
     from portal import create_app
 
     if engine is None or store is None:
-        if os.environ.get("MARSAD_SANDBOX") != sb.name or os.environ.get("MARSAD_ENV") != "sandbox":
+        from services.config import SandboxEnv, section, settings
+
+        core = settings()
+        if section(SandboxEnv).sandbox != sb.name or core.env != "sandbox":
             raise RuntimeError(f"the environment is not sandbox {sb.name}'s (services.sandbox.environ)")
-        engine = engine or db.make_engine(os.environ["MARSAD_DATABASE_URL"])
+        engine = engine or db.make_engine(core.database_url)
         store = store or store_from_env()
     app = create_app({
         "MARSAD_ENV": "sandbox", "SANDBOX": sb.name, "ENGINE": engine, "STORE": store,

@@ -12,7 +12,6 @@ Provisioning work can use (and move) them as they are.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from services import accounts, audit
+from services.config import IdentityEnv, section
 from services.models import Account
 from services.policy import Resource, decide, institutions_in_reach
 
@@ -175,8 +175,8 @@ class KeycloakDirectory:
     kind = "keycloak"
 
     def __init__(self, environ=None):
-        environ = os.environ if environ is None else environ
-        self.settings = {name: environ.get(name, "") for name in KEYCLOAK_SETTINGS}
+        env = section(IdentityEnv, environ)
+        self.settings = {name: getattr(env, name.removeprefix("MARSAD_").lower()) for name in KEYCLOAK_SETTINGS}
 
     @property
     def missing(self) -> list[str]:

@@ -42,7 +42,9 @@ def deployment_dir(env: hardware.Environment) -> Path:
     """Where the control machine keeps an environment's inventory, secrets and deploy logs."""
     if env.kind == "lab":
         return lab.Lab(env).state
-    root = Path(os.environ.get("MARSAD_DEPLOY_DIR") or REPO_ROOT / "var" / "deploy")
+    from services.config import LabEnv, section
+
+    root = Path(section(LabEnv).deploy_dir or REPO_ROOT / "var" / "deploy")
     return root / env.name
 
 

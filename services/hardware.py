@@ -188,7 +188,9 @@ class Environment:
 
 
 def hardware_dir(directory: str | Path | None = None) -> Path:
-    return Path(directory or os.environ.get("MARSAD_HARDWARE_DIR") or HARDWARE_DIR)
+    from services.config import LabEnv, section
+
+    return Path(directory or section(LabEnv).hardware_dir or HARDWARE_DIR)
 
 
 @lru_cache(maxsize=4)

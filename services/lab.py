@@ -39,9 +39,10 @@ from urllib.parse import urlsplit
 
 
 from services import hardware
+from services.config import LabEnv, section
 
-CACHE_DIR = Path(os.environ.get("MARSAD_LAB_CACHE", "/var/cache/marsad-lab"))
-STATE_ROOT = Path(os.environ.get("MARSAD_LAB_DIR", "/var/lib/marsad-lab"))
+CACHE_DIR = section(LabEnv).lab_cache
+STATE_ROOT = section(LabEnv).lab_dir
 
 # What every lab server has before Ansible: what a minimal Debian install with an SSH server
 # has (python3 for Ansible; python3-apt so Ansible's apt module needs no bootstrap).
@@ -117,8 +118,9 @@ def host_mirror() -> Mirror:
                 if match:
                     uris.append(match.group(1))
     uris = [u.rstrip("/") for u in uris if u.startswith(("http://", "https://"))]
-    debian = os.environ.get("MARSAD_LAB_MIRROR") or next((u for u in uris if u.endswith("/debian")), None)
-    security = os.environ.get("MARSAD_LAB_SECURITY_MIRROR") or next(
+    given = section(LabEnv)
+    debian = given.lab_mirror or next((u for u in uris if u.endswith("/debian")), None)
+    security = given.lab_security_mirror or next(
         (u for u in uris if u.endswith("/debian-security")), None)
     if not debian:
         raise LabError("no Debian mirror in /etc/apt/sources.list*; set MARSAD_LAB_MIRROR=http://<mirror>/debian")

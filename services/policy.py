@@ -41,7 +41,6 @@ and the CLI check that too.
 """
 from __future__ import annotations
 
-import os
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -262,7 +261,9 @@ class Decision:
 # --- reading and checking -------------------------------------------------------------------
 
 def policies_dir(directory: str | Path | None = None) -> Path:
-    return Path(directory or os.environ.get("MARSAD_POLICIES_DIR") or POLICIES_DIR)
+    from services.config import settings
+
+    return Path(directory or settings().policies_dir or POLICIES_DIR)
 
 
 @lru_cache(maxsize=1)

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import quote, unquote, urlsplit
 
+from services.config import Settings, StorageEnv, section
+
 RAW_PREFIX = "raw/"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -565,25 +567,23 @@ def _flag(value: str, name: str) -> bool:
 
 
 def store_from_env(environ: Mapping[str, str] | None = None) -> ObjectStore:
-    """The configured store: ``MARSAD_STORAGE=local`` (default) or ``s3``."""
-    env = os.environ if environ is None else environ
-    kind = env.get("MARSAD_STORAGE", "local").strip().lower()
+    """The configured store: ``MARSAD_STORAGE=local`` (default) or ``s3`` (services.config.StorageEnv)."""
+    env = section(StorageEnv, environ)
+    kind = env.storage.strip().lower()
     if kind == "local":
         # Beside the other embedded defaults (MARSAD_VAR_DIR) unless given its own folder.
-        default = Path(env.get("MARSAD_VAR_DIR", "./var")) / "objects"
-        return LocalStore(Path(env.get("MARSAD_STORAGE_DIR") or default))
+        return LocalStore(env.storage_dir or section(Settings, environ).var_dir / "objects")
     if kind == "s3":
-        required = ("MARSAD_S3_ENDPOINT", "MARSAD_S3_ACCESS_KEY", "MARSAD_S3_SECRET_KEY")
-        missing = [name for name in required if not env.get(name)]
+        required = {"MARSAD_S3_ENDPOINT": env.s3_endpoint, "MARSAD_S3_ACCESS_KEY": env.s3_access_key,
+                    "MARSAD_S3_SECRET_KEY": env.s3_secret_key}
+        missing = [name for name, value in required.items() if not value]
         if missing:
             raise ValueError(f"MARSAD_STORAGE=s3 needs {', '.join(missing)}")
         return S3Store(
-            env["MARSAD_S3_ENDPOINT"],
-            env["MARSAD_S3_ACCESS_KEY"],
-            env["MARSAD_S3_SECRET_KEY"],
+            env.s3_endpoint, env.s3_access_key, env.s3_secret_key,
             # TLS unless explicitly turned off: credentials must not cross a network in clear.
-            secure=_flag(env.get("MARSAD_S3_SECURE", "true"), "MARSAD_S3_SECURE"),
-            bucket_prefix=env.get("MARSAD_S3_BUCKET_PREFIX", "marsad"),
-            region=env.get("MARSAD_S3_REGION", "us-east-1"),
+            secure=_flag(env.s3_secure, "MARSAD_S3_SECURE"),
+            bucket_prefix=env.s3_bucket_prefix,
+            region=env.s3_region,
         )
     raise ValueError(f"MARSAD_STORAGE={kind!r}: expected 'local' or 's3'")

@@ -29,7 +29,6 @@ SeaweedFS (4.x), what this relies on, checked against the server the tests start
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from services.config import StorageEnv, section
 from services.policy import Policies, Principal, Resource, decide
 from services.s3keys import institution_keys
 from services.storage import bucket_name
@@ -59,12 +59,13 @@ class StorageSettings:
     def from_env(cls, environ=None) -> StorageSettings:
         """MARSAD_S3_BUCKET_PREFIX (as services.storage reads it), MARSAD_S3_NONCURRENT_DAYS,
         MARSAD_S3_ABORT_MULTIPART_DAYS."""
-        env = os.environ if environ is None else environ
+        env = section(StorageEnv, environ)
         base = cls()
         return cls(
-            bucket_prefix=env.get("MARSAD_S3_BUCKET_PREFIX") or base.bucket_prefix,
-            noncurrent_days=int(env.get("MARSAD_S3_NONCURRENT_DAYS") or base.noncurrent_days),
-            abort_multipart_days=int(env.get("MARSAD_S3_ABORT_MULTIPART_DAYS") or base.abort_multipart_days),
+            bucket_prefix=env.s3_bucket_prefix or base.bucket_prefix,
+            noncurrent_days=base.noncurrent_days if env.s3_noncurrent_days is None else env.s3_noncurrent_days,
+            abort_multipart_days=(base.abort_multipart_days if env.s3_abort_multipart_days is None
+                                  else env.s3_abort_multipart_days),
         )
 
 
@@ -240,9 +241,9 @@ class StorageSyncError(RuntimeError):
 
 
 def find_weed(environ=None) -> str:
-    env = os.environ if environ is None else environ
-    if env.get("MARSAD_WEED"):
-        return env["MARSAD_WEED"]
+    weed = section(StorageEnv, environ).weed
+    if weed:
+        return weed
     beside = Path(sys.executable).parent / "weed"
     if beside.is_file():
         return str(beside)
@@ -271,17 +272,16 @@ class SeaweedAdmin:
         MARSAD_S3_SECURE, MARSAD_WEED_MASTER (host:port, or host:port.grpcport), MARSAD_WEED."""
         from urllib.parse import urlsplit
 
-        env = os.environ if environ is None else environ
-        missing = [n for n in ("MARSAD_S3_ENDPOINT", "MARSAD_S3_ACCESS_KEY", "MARSAD_S3_SECRET_KEY") if not env.get(n)]
+        env = section(StorageEnv, environ)
+        missing = [f"MARSAD_{n.upper()}" for n in ("s3_endpoint", "s3_access_key", "s3_secret_key") if not getattr(env, n)]
         if missing:
             raise StorageSyncError(f"{', '.join(missing)} not set")
-        endpoint, secure = env["MARSAD_S3_ENDPOINT"], env.get("MARSAD_S3_SECURE", "true").lower() in ("1", "true", "yes")
+        endpoint, secure = env.s3_endpoint, env.s3_secure.lower() in ("1", "true", "yes")
         if "://" in endpoint:
             parts = urlsplit(endpoint)
             endpoint, secure = parts.netloc, parts.scheme == "https"
-        return cls(endpoint=endpoint, access_key=env["MARSAD_S3_ACCESS_KEY"], secret_key=env["MARSAD_S3_SECRET_KEY"],
-                   master=env.get("MARSAD_WEED_MASTER", "127.0.0.1:9333"), weed=find_weed(env), secure=secure,
-                   region=env.get("MARSAD_S3_REGION", "us-east-1"))
+        return cls(endpoint=endpoint, access_key=env.s3_access_key, secret_key=env.s3_secret_key,
+                   master=env.weed_master, weed=find_weed(environ), secure=secure, region=env.s3_region)
 
     # weed shell: commands on standard input, so secrets never appear in a process list
     def shell(self, commands: list[str]) -> str:

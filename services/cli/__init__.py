@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
 import secrets
 import sys
 import traceback
@@ -127,7 +126,14 @@ class Failure(click.ClickException):
 
 
 def _debugging(ctx: click.Context) -> bool:
-    return bool(ctx.params.get("debug")) or os.environ.get("MARSAD_DEBUG", "") not in ("", "0")
+    from services.config import settings
+
+    if ctx.params.get("debug"):
+        return True
+    try:
+        return settings().debug
+    except ValueError:  # the fault being reported may be that very configuration
+        return False
 
 
 def _log_fault(err: BaseException) -> tuple[str, str]:

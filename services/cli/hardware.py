@@ -10,6 +10,7 @@ import yaml
 
 from services import deployment, hardware
 from services.cli import EXIT_NOT_FOUND, EXIT_OK, EXIT_PROBLEMS
+from services.config import settings
 
 _ENV = click.argument("environment", metavar="ENV")
 
@@ -229,7 +230,8 @@ def yardsticks_command(environment: str) -> None:
     from services import yardsticks
 
     env = _load(environment)
-    out_dir = Path(os.environ.get("MARSAD_VAR_DIR") or hardware.REPO_ROOT / "var") / "yardsticks" / env.name
+    core = settings()  # the repository's var/ unless MARSAD_VAR_DIR is given
+    out_dir = (core.var_dir if "var_dir" in core.model_fields_set else hardware.REPO_ROOT / "var") / "yardsticks" / env.name
     try:
         found = yardsticks.measure(env, out_dir, log=lambda message: click.echo(message, err=True))
     except hardware.HardwareError as err:

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from services.cli import EXIT_PROBLEMS
+from services.config import StorageEnv, section
 from services.policy import PolicyError, load_policies
 from services.storage_access import (
     SeaweedAdmin, StorageSettings, StorageState, StorageSyncError, credentials_needed, desired_storage,
@@ -83,7 +84,7 @@ def plan_command(directory, credentials_file) -> None:
     """Show what sync would change. Without MARSAD_S3_ENDPOINT, plans an empty object store."""
     settings, desired = _desired(directory)
     given = _read_credentials(credentials_file, settings.bucket_prefix)
-    if os.environ.get("MARSAD_S3_ENDPOINT"):
+    if section(StorageEnv).s3_endpoint:
         current = _admin().read_state(settings.bucket_prefix)
     else:
         click.echo("note: MARSAD_S3_ENDPOINT is not set; planning against an empty object store", err=True)

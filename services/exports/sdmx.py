@@ -22,11 +22,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import xml.etree.ElementTree as ET
 
 from services.catalog import LANGUAGES, Catalog, default_catalog
 from services.cells import csv_row
+from services.config import settings
 from services.indicators.table import TOTAL, IndicatorTable
 
 from .metadata import UNKNOWN, Description, Dimension, describe, localised, message, ordered_keys, plain_number
@@ -66,7 +66,7 @@ CONF_OF_FLAG = {"primary": "C", "secondary": "D"}
 
 
 def agency_id() -> str:
-    return os.environ.get("MARSAD_SDMX_AGENCY", "TN_ONM")
+    return settings().sdmx_agency
 
 
 def sdmx_id(name: str) -> str:

@@ -34,10 +34,10 @@ What the realm holds, and why:
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.config import IdentityEnv, section
 from services.policy import Policies
 
 MANAGED_ATTRIBUTE = "marsad.managed"
@@ -82,15 +82,17 @@ class RealmSettings:
     def from_env(cls, environ=None) -> RealmSettings:
         """MARSAD_KEYCLOAK_REALM, MARSAD_OIDC_CLIENT_ID (as the portal reads it), MARSAD_PORTAL_URLS
         (comma-separated base URLs of the portal), MARSAD_KEYCLOAK_SESSION_IDLE/_MAX (seconds)."""
-        env = os.environ if environ is None else environ
+        env = section(IdentityEnv, environ)
         base = cls()
-        urls = tuple(u.strip().rstrip("/") for u in env.get("MARSAD_PORTAL_URLS", "").split(",") if u.strip())
+        urls = tuple(u.strip().rstrip("/") for u in env.portal_urls.split(",") if u.strip())
         return cls(
-            realm=env.get("MARSAD_KEYCLOAK_REALM") or base.realm,
-            portal_client_id=env.get("MARSAD_OIDC_CLIENT_ID") or base.portal_client_id,
+            realm=env.keycloak_realm or base.realm,
+            portal_client_id=env.oidc_client_id or base.portal_client_id,
             portal_urls=urls or base.portal_urls,
-            sso_session_idle_seconds=int(env.get("MARSAD_KEYCLOAK_SESSION_IDLE") or base.sso_session_idle_seconds),
-            sso_session_max_seconds=int(env.get("MARSAD_KEYCLOAK_SESSION_MAX") or base.sso_session_max_seconds),
+            sso_session_idle_seconds=(base.sso_session_idle_seconds if env.keycloak_session_idle is None
+                                      else env.keycloak_session_idle),
+            sso_session_max_seconds=(base.sso_session_max_seconds if env.keycloak_session_max is None
+                                     else env.keycloak_session_max),
         )
 
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -137,7 +136,6 @@ def protected(table: IndicatorTable, level: str, threshold: int, ind: Indicator 
 
 _PATTERNS: OrderedDict = OrderedDict()
 # Tables remembered per process (MARSAD_DISCLOSURE_CACHE; 0 turns the memory off).
-_PATTERNS_KEPT = int(os.environ.get("MARSAD_DISCLOSURE_CACHE", "256"))
 _PATTERNS_LOCK = threading.Lock()
 
 
@@ -163,9 +161,10 @@ def _pattern(key, table: IndicatorTable, level: str, threshold: int, rate: bool,
             made = (shield.cells, shield.flags, shield.meta["disclosure"])
     except QueryBound as exc:
         made = exc
+    kept = settings().disclosure_cache
     with _PATTERNS_LOCK:
         _PATTERNS[key] = made
-        while _PATTERNS and len(_PATTERNS) > _PATTERNS_KEPT:
+        while _PATTERNS and len(_PATTERNS) > kept:
             _PATTERNS.popitem(last=False)
     if isinstance(made, QueryBound):
         raise made

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from services.config import SandboxEnv, section
 from services.sandbox.backends import database_of, objects_of
 from services.sandbox.layout import (TARGETS, Sandbox, SandboxError, SandboxNotFound, all_sandboxes, check_name,
                                      folder_of, load, sandboxes_root, utcnow)
@@ -149,8 +150,9 @@ def create(name: str, *, trainees: int = 20, trainers: int = 1, institution: str
                  trainers=trainers, created=utcnow().isoformat(), expires=(today + dt.timedelta(days=days)).isoformat(),
                  host=host, port=port or 0, secret_key=secrets.token_urlsafe(48), url_prefix=url_prefix,
                  public_url=public_url)
-    sb.database = {"kind": "postgresql"} if os.environ.get("MARSAD_SANDBOX_DATABASE_URL") else {"kind": "sqlite"}
-    sb.storage = ({"kind": "s3", "prefix": f"sbx-{name}"} if os.environ.get("MARSAD_SANDBOX_S3_ENDPOINT")
+    apart = section(SandboxEnv)  # a PostgreSQL server and an S3 endpoint set apart for sandboxes, if any
+    sb.database = {"kind": "postgresql"} if apart.sandbox_database_url else {"kind": "sqlite"}
+    sb.storage = ({"kind": "s3", "prefix": f"sbx-{name}"} if apart.sandbox_s3_endpoint
                   else {"kind": "local"})
     sb.accounts = seed.plan_accounts(sb, policies)     # refuses before anything is made
     database, objects = database_of(sb), objects_of(sb)

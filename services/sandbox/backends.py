@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from services import db
+from services.config import SandboxEnv, section
 from services.sandbox.layout import Sandbox, SandboxError
 from services.storage import LocalStore, S3Store
 
@@ -83,7 +84,7 @@ class PostgresDatabase:
     kind = "postgresql"
 
     def __init__(self, sb: Sandbox, server_url: str | None = None):
-        server_url = server_url or os.environ.get("MARSAD_SANDBOX_DATABASE_URL")
+        server_url = server_url or section(SandboxEnv).sandbox_database_url
         if not server_url:
             raise SandboxError(f"sandbox {sb.name} lives on PostgreSQL: set MARSAD_SANDBOX_DATABASE_URL to the server "
                                "where sandboxes may create databases")
@@ -208,17 +209,17 @@ class S3Objects:
     kind = "s3"
 
     def __init__(self, sb: Sandbox, environ=None):
-        env = os.environ if environ is None else environ
-        missing = [n for n in ("MARSAD_SANDBOX_S3_ENDPOINT", "MARSAD_SANDBOX_S3_ACCESS_KEY",
-                               "MARSAD_SANDBOX_S3_SECRET_KEY") if not env.get(n)]
+        env = section(SandboxEnv, environ)
+        missing = [f"MARSAD_{n.upper()}" for n in ("sandbox_s3_endpoint", "sandbox_s3_access_key",
+                                                   "sandbox_s3_secret_key") if not getattr(env, n)]
         if missing:
             raise SandboxError(f"sandbox {sb.name} keeps its objects on S3: set {', '.join(missing)}")
         self.sb = sb
         self.prefix = sb.storage.get("prefix") or f"sbx-{sb.name}"
-        self.endpoint = env["MARSAD_SANDBOX_S3_ENDPOINT"]
-        self.access_key = env["MARSAD_SANDBOX_S3_ACCESS_KEY"]
-        self.secret_key = env["MARSAD_SANDBOX_S3_SECRET_KEY"]
-        self.secure = env.get("MARSAD_SANDBOX_S3_SECURE", "true").strip().lower() not in ("0", "false", "no", "off")
+        self.endpoint = env.sandbox_s3_endpoint
+        self.access_key = env.sandbox_s3_access_key
+        self.secret_key = env.sandbox_s3_secret_key
+        self.secure = env.sandbox_s3_secure
         self.seeded = sb.seed_dir / "objects"
 
     def describe(self) -> str:

@@ -13,11 +13,11 @@ create|destroy` as the marsad user; this module only adds and removes the two ro
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from services.config import SandboxEnv, section
 from services.lab import wait_port
 from services.sandbox.layout import Sandbox, SandboxError, check_name, load
 
@@ -52,7 +52,7 @@ def nginx_location(sb: Sandbox) -> str:
 
 
 def _nginx_dir() -> Path:
-    return Path(os.environ.get("MARSAD_SANDBOX_NGINX_DIR", "/etc/nginx/marsad-sandboxes"))
+    return section(SandboxEnv).sandbox_nginx_dir
 
 
 def _conf(name: str) -> Path:

@@ -21,6 +21,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from services.config import SandboxEnv, Settings, section
+
 MANIFEST = "sandbox.json"
 # Short enough to name a PostgreSQL database (marsad_sbx_<name>_seed) and an S3 bucket prefix
 # (sbx-<name>, at most 32 characters); lowercase so the three stay the same word.
@@ -43,11 +45,10 @@ def check_name(name: str) -> str:
 
 
 def sandboxes_root(environ=None) -> Path:
-    env = os.environ if environ is None else environ
-    explicit = env.get("MARSAD_SANDBOX_ROOT")
+    explicit = section(SandboxEnv, environ).sandbox_root
     if explicit:
-        return Path(explicit).resolve()
-    return (Path(env.get("MARSAD_VAR_DIR", "var")) / "sandboxes").resolve()
+        return explicit.resolve()
+    return (section(Settings, environ).var_dir / "sandboxes").resolve()
 
 
 def utcnow() -> dt.datetime:

@@ -14,11 +14,12 @@ resources they would use are clearly set apart for sandboxes:
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
+
+from services.config import SandboxEnv, Settings, StorageEnv, section
 
 
 class Refused(RuntimeError):
@@ -46,17 +47,18 @@ def _endpoint(url: str) -> str:
 
 def refusals(environ=None) -> list[str]:
     """Why sandbox commands may not run here (empty outside production, or when all is set apart)."""
-    env = os.environ if environ is None else environ
-    if env.get("MARSAD_ENV", "demo") != "production":
+    core = section(Settings, environ)
+    if not core.production:
         return []
+    sandbox, storage = section(SandboxEnv, environ), section(StorageEnv, environ)
     out = []
-    var_dir = Path(env.get("MARSAD_VAR_DIR", "var")).resolve()
-    production_db = env.get("MARSAD_DATABASE_URL", f"sqlite:///{var_dir / 'marsad.db'}")
-    production_paths = [Path(env.get("MARSAD_STORAGE_DIR") or var_dir / "objects").resolve()]
+    var_dir = core.var_dir.resolve()
+    production_db = core.database_url
+    production_paths = [(storage.storage_dir or var_dir / "objects").resolve()]
     if production_db.startswith("sqlite:///"):
         production_paths.append(Path(production_db.split("///", 1)[1]).resolve())
 
-    root_setting = env.get("MARSAD_SANDBOX_ROOT")
+    root_setting = sandbox.sandbox_root
     if not root_setting:
         out.append("set MARSAD_SANDBOX_ROOT to a folder kept for sandboxes: by default they would go under "
                    f"production's MARSAD_VAR_DIR ({var_dir})")
@@ -68,7 +70,7 @@ def refusals(environ=None) -> list[str]:
             if _inside(path, root) or _inside(root, path):
                 out.append(f"MARSAD_SANDBOX_ROOT ({root}) overlaps production data at {path}")
 
-    sandbox_db = env.get("MARSAD_SANDBOX_DATABASE_URL")
+    sandbox_db = sandbox.sandbox_database_url
     if sandbox_db:
         ours, theirs = _server(sandbox_db), _server(production_db)
         if ours is None:
@@ -77,8 +79,8 @@ def refusals(environ=None) -> list[str]:
             out.append(f"MARSAD_SANDBOX_DATABASE_URL is production's PostgreSQL server ({ours[0]}:{ours[1]}); "
                        "sandboxes need a server of their own")
 
-    sandbox_s3 = env.get("MARSAD_SANDBOX_S3_ENDPOINT")
-    production_s3 = env.get("MARSAD_S3_ENDPOINT") if env.get("MARSAD_STORAGE", "local") == "s3" else None
+    sandbox_s3 = sandbox.sandbox_s3_endpoint
+    production_s3 = storage.s3_endpoint if storage.storage == "s3" else None
     if sandbox_s3 and production_s3 and _endpoint(sandbox_s3) == _endpoint(production_s3):
         out.append(f"MARSAD_SANDBOX_S3_ENDPOINT is production's S3 server ({_endpoint(sandbox_s3)}); "
                    "sandboxes need a server of their own")

@@ -7,9 +7,8 @@ MARSAD_SANDBOX=<name>, its database and store); create_sandbox_app refuses any o
 """
 from __future__ import annotations
 
-import os
-
 from portal.progress import create_sandbox_app
+from services.config import SandboxEnv, section
 from services.sandbox.layout import load
 
-app = create_sandbox_app(load(os.environ["MARSAD_SANDBOX"]))
+app = create_sandbox_app(load(section(SandboxEnv).sandbox))
