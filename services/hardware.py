@@ -14,7 +14,6 @@ servers with their profile: roles placed as the profile says, sizes, names and a
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import secrets as _secrets
 from dataclasses import dataclass, field

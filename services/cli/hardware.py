@@ -1,7 +1,6 @@
 """`marsad hardware`: servers and deployment profiles (hardware/*.yaml), the Ansible inventory."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
