@@ -14,11 +14,12 @@ import secrets
 import pytest
 
 from services.storage import LocalStore, S3Store
+from tests.keycloak_realm import realm_for_session
 from tests.keycloak_server import KeycloakServer
 from tests.servers import PostgresServer, SeaweedServer, ServerBinaryMissing
 
 _SERVER_MARKERS = {"postgres": "postgres", "postgres_url": "postgres", "s3": "s3", "s3_store": "s3",
-                   "keycloak": "keycloak"}
+                   "keycloak": "keycloak", "keycloak_realm": "keycloak"}
 
 
 def pytest_collection_modifyitems(items):
@@ -26,7 +27,8 @@ def pytest_collection_modifyitems(items):
         needs = {_SERVER_MARKERS[f] for f in getattr(item, "fixturenames", ()) if f in _SERVER_MARKERS}
         callspec = getattr(item, "callspec", None)
         if callspec is not None:
-            needs |= {v for v in callspec.params.values() if isinstance(v, str) and v in ("postgres", "s3")}
+            needs |= {v for v in callspec.params.values()
+                      if isinstance(v, str) and v in ("postgres", "s3", "keycloak")}
         for marker in needs:
             item.add_marker(marker)
 
@@ -90,6 +92,12 @@ def keycloak():
     server = _started(KeycloakServer)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def keycloak_realm(request):
+    """A realm synced from policies/ on the session's Keycloak, with a user (tests/keycloak_realm.py)."""
+    yield from realm_for_session(request)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,8 +22,7 @@ from services.identity import api_tokens
 from services.models import Account, Submission
 
 from portal import create_app
-from tests.oidc_standin import (NO_KEYCLOAK, PORTAL_CLIENT, KeycloakStandIn, keycloak_realm_from_env,
-                                standin_clients, standin_users)
+from tests.oidc_standin import PORTAL_CLIENT, KeycloakStandIn, standin_clients, standin_users
 from tests.portal_fixtures import (border_crossings_csv, crossing, csrf, login, portal_engine,  # noqa: F401
                                    portal_env)
 
@@ -250,10 +249,9 @@ def test_keycloak_tokens_need_keycloak_configured(portal_engine, kc):
     assert answer.status_code == 401 and "MARSAD_OIDC_ISSUER" in answer.get_json()["message"]
 
 
-def test_a_real_keycloak_client_credentials_token(portal_engine):
-    realm = keycloak_realm_from_env()
-    if realm is None or realm.api_client is None:
-        pytest.skip(NO_KEYCLOAK + " (and KEYCLOAK_API_CLIENT_ID)")
+def test_a_real_keycloak_client_credentials_token(portal_engine, keycloak_realm):
+    realm = keycloak_realm
+    assert realm.api_client is not None, "set KEYCLOAK_API_CLIENT_ID for an external Keycloak"
     client = create_app({"TESTING": True, "ENGINE": portal_engine, **realm.portal_config()}).test_client()
     token = realm.api_token()
     assert client.get("/api/v1/datasets", headers=bearer(token)).status_code == 200

@@ -1,9 +1,9 @@
 """Signing in through Keycloak (portal/oidc.py): the whole round trip through the portal, by hand.
 
 Each round-trip test runs twice: against the Keycloak stand-in (tests/oidc_standin.py) and against
-a real Keycloak when KEYCLOAK_URL is set (see oidc_standin.KEYCLOAK_VARIABLES); without it the
-real-Keycloak variants skip. Tampered tokens need the realm's signing key, so only the stand-in
-can make them.
+the session's real Keycloak, in a realm synced from policies/ (tests/keycloak_realm.py; an external
+Keycloak when KEYCLOAK_URL is set, see oidc_standin.KEYCLOAK_VARIABLES). Tampered tokens need the
+realm's signing key, so only the stand-in can make them.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from services.models import AuditEntry
 
 from portal import ConfigurationRefused, create_app
 from portal.access import SESSION_KEY
-from tests.oidc_standin import (NO_KEYCLOAK, PORTAL_CLIENT, KeycloakStandIn, keycloak_realm_from_env,
-                                sign_in_through_keycloak, standin_clients, standin_realm, standin_users)
+from tests.oidc_standin import (PORTAL_CLIENT, KeycloakStandIn, sign_in_through_keycloak, standin_clients,
+                                standin_realm, standin_users)
 from tests.portal_fixtures import csrf, login, portal_engine, portal_env  # noqa: F401
 
 
@@ -33,10 +33,7 @@ def kc():
 def realm(request):
     if request.param == "standin":
         return standin_realm(request.getfixturevalue("kc"))
-    found = keycloak_realm_from_env()
-    if found is None:
-        pytest.skip(NO_KEYCLOAK)
-    return found
+    return request.getfixturevalue("keycloak_realm")
 
 
 def portal_for(engine, realm_or_kc, **config):
