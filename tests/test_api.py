@@ -1,8 +1,8 @@
 """The JSON API (/api/v1): bearer tokens only, the same policy decisions as the pages, JSON errors,
 an OpenAPI description generated from the route table.
 
-Keycloak tokens come from the stand-in (tests/oidc_standin.py); one test also asks a real Keycloak
-for a client-credentials token when KEYCLOAK_URL is set, and skips otherwise.
+Keycloak tokens come from the stand-in (tests/oidc_standin.py); one test also asks the session's real
+Keycloak (tests/keycloak_realm.py) for a client-credentials token.
 """
 from __future__ import annotations
 
