@@ -8,9 +8,11 @@ only has to build a `Principal` and call `sign_in`; every view then asks
 from __future__ import annotations
 
 import logging
+import unicodedata
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import abort, redirect, request, session, url_for
+from flask import abort, current_app, redirect, request, session, url_for
 
 from services.policy import Principal, Resource, acting_institution, decide, served_sandbox
 
@@ -20,6 +22,46 @@ log = logging.getLogger(__name__)
 
 SESSION_KEY = "principal"
 KEPT_ACROSS_LOGIN = ("lang",)  # what survives the session being cleared at login and logout
+
+
+# --- signing in: what both methods (portal/auth.py, portal/oidc.py) share ------------------
+
+def local_accounts_enabled() -> bool:
+    return bool(current_app.config["LOCAL_ACCOUNTS"])
+
+
+# Control characters, invisible format marks and spaces: browsers drop tab, CR and LF anywhere in a
+# URL (and leading spaces), so what is judged is the target without any of them.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def checked_next(target: str | None) -> str | None:
+    """`target` if it is a path on this portal, else None: an open redirect after login would make phishing easy.
+
+    Read as a browser reads a Location: without invisible characters, with backslashes as slashes,
+    and in compatibility form too (NFKC: a fullwidth solidus is a slash to some software). Only a
+    path beginning with one slash passes, under the prefix this portal is served at (a sandbox's).
+    """
+    if not target:
+        return None
+    visible = "".join(ch for ch in target if unicodedata.category(ch) not in _INVISIBLE)
+    for form in {visible, unicodedata.normalize("NFKC", visible)}:
+        read = form.replace("\\", "/")
+        try:
+            parts = urlsplit(read)
+        except ValueError:  # e.g. "//[::1": not a URL at all
+            return None
+        if not read.startswith("/") or read.startswith("//") or parts.scheme or parts.netloc:
+            return None
+    root = request.script_root
+    if root and visible != root and not visible.startswith(root + "/"):
+        return None
+    return visible
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: `target` if it is a path on this portal, else the home page."""
+    return checked_next(target) or url_for("home.index")
 
 
 def sign_in(principal: Principal, method: str) -> None:

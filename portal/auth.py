@@ -6,59 +6,22 @@ it builds a Principal from the token and calls `access.sign_in(principal, "oidc"
 """
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from services import accounts, audit
+from services.languages import LANGUAGES
 from services.policy import served_sandbox
 
-from portal.access import current_principal, login_method, sign_in, sign_out
-from portal.i18n import LANGUAGES
+from portal.access import (
+    checked_next, current_principal, local_accounts_enabled, login_method, safe_next, sign_in, sign_out,
+)
+from portal.oidc import end_session_url
 from portal.runtime import db_session
 
 bp = Blueprint("auth", __name__)
-
-
-def local_accounts_enabled() -> bool:
-    return bool(current_app.config["LOCAL_ACCOUNTS"])
-
-
-# Control characters, invisible format marks and spaces: browsers drop tab, CR and LF anywhere in a
-# URL (and leading spaces), so what is judged is the target without any of them.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
-
-
-def checked_next(target: str | None) -> str | None:
-    """`target` if it is a path on this portal, else None: an open redirect after login would make phishing easy.
-
-    Read as a browser reads a Location: without invisible characters, with backslashes as slashes,
-    and in compatibility form too (NFKC: a fullwidth solidus is a slash to some software). Only a
-    path beginning with one slash passes, under the prefix this portal is served at (a sandbox's).
-    """
-    if not target:
-        return None
-    visible = "".join(ch for ch in target if unicodedata.category(ch) not in _INVISIBLE)
-    for form in {visible, unicodedata.normalize("NFKC", visible)}:
-        read = form.replace("\\", "/")
-        try:
-            parts = urlsplit(read)
-        except ValueError:  # e.g. "//[::1": not a URL at all
-            return None
-        if not read.startswith("/") or read.startswith("//") or parts.scheme or parts.netloc:
-            return None
-    root = request.script_root
-    if root and visible != root and not visible.startswith(root + "/"):
-        return None
-    return visible
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: `target` if it is a path on this portal, else the home page."""
-    return checked_next(target) or url_for("home.index")
 
 
 @bp.before_app_request
@@ -122,8 +85,6 @@ def logout():
         audit.record(db_session(), actor=principal.username, institution=principal.institution,
                      action="auth.logout")
     # Signed in through Keycloak: end Keycloak's session too, which then sends the browser back here.
-    from portal.oidc import end_session_url
-
     keycloak_logout = end_session_url()
     sign_out()
     flash(_("You are signed out."), "info")

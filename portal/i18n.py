@@ -14,9 +14,10 @@ from flask_babel import Babel, format_date, format_datetime, format_decimal, get
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from services.languages import LANGUAGES
+
 from portal.runtime import runtime
 
-LANGUAGES = ("ar", "fr", "en")
 LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français", "en": "English"}  # each in its own language
 RIGHT_TO_LEFT = frozenset({"ar"})
 

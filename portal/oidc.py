@@ -32,8 +32,11 @@ from services import audit
 from services.config import IdentityEnv, section
 from services.identity.claims import ClaimsRefused, principal_from_claims
 from services.identity.keycloak import Realm, TokenRefused, well_known_url
+from services.languages import LANGUAGES
 
-from portal.access import current_principal, login_method, sign_in
+from portal.access import (
+    checked_next, current_principal, local_accounts_enabled, login_method, safe_next, sign_in,
+)
 from portal.runtime import db_session, runtime
 
 log = logging.getLogger(__name__)
@@ -120,8 +123,6 @@ def enabled() -> bool:
 
 
 def _login_page(status: int):
-    from portal.auth import checked_next, local_accounts_enabled
-
     return render_template("auth/login.html", next_url=checked_next(session.get(NEXT_KEY)),
                            local=local_accounts_enabled()), status
 
@@ -153,7 +154,6 @@ def login():
     kc = keycloak()
     if kc is None:
         abort(404)
-    from portal.auth import safe_next
     from portal.i18n import current_language
 
     next_url = safe_next(request.args.get("next"))
@@ -215,13 +215,11 @@ def callback():
     except ClaimsRefused as exc:
         return _refuse(exc.code, exc.message, claims.get("preferred_username"))
 
-    from portal.auth import safe_next
-
     next_url = safe_next(session.get(NEXT_KEY))  # checked when stored; checked again where it is used
     sign_in(principal, "oidc")
     session[ID_TOKEN_KEY] = token["id_token"]
     locale = id_claims.get("locale")
-    if "lang" not in session and locale in ("ar", "fr", "en"):  # the language set in Keycloak, unless chosen here
+    if "lang" not in session and locale in LANGUAGES:  # the language set in Keycloak, unless chosen here
         session["lang"] = locale
     audit.record(db_session(), actor=principal.username, institution=principal.institution, action="auth.login",
                  details={"method": "oidc", "sid": id_claims.get("sid"), "address": request.remote_addr or "-"})

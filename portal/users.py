@@ -24,11 +24,12 @@ from sqlmodel import Session, select
 
 from services import accounts, audit
 from services.config import IdentityEnv, section
+from services.languages import LANGUAGES
 from services.models import Account
 from services.policy import Resource, decide, institutions_in_reach
 
 from portal.access import current_principal, login_method, login_url, own, sign_out
-from portal.i18n import LANGUAGES, current_language
+from portal.i18n import current_language
 from portal.runtime import db_session, runtime
 from portal.sessions import revoke_user
 

@@ -436,15 +436,6 @@ def check(env: Environment) -> list[Problem]:
     return out
 
 
-def check_file(name: str | Path, directory: str | Path | None = None) -> list[Problem]:
-    """Everything wrong with one environment file: schema first, then ``check``."""
-    try:
-        env = load_environment(name, directory)
-    except HardwareError as err:
-        return err.problems
-    return check(env)
-
-
 # --- the Ansible inventory -----------------------------------------------------------
 
 

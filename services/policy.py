@@ -54,12 +54,12 @@ import jsonschema
 import yaml
 
 from services.datafiles import Problem, display as _display, join as _join, parse, validate
+from services.languages import LANGUAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POLICIES_DIR = REPO_ROOT / "policies"
 SCHEMA_PATH = Path(__file__).with_name("policy_schema.yaml")
 FILES = ("institutions", "roles", "agreements", "settings")
-LANGUAGES = ("ar", "fr", "en")
 
 # The fixed vocabulary of actions. Roles list them as permissions.
 ACTIONS = frozenset({

@@ -19,7 +19,8 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from services.catalog import LANGUAGES, Catalog, Dataset, default_catalog
+from services.catalog import Catalog, Dataset, default_catalog
+from services.languages import LANGUAGES
 from services.cells import csv_row, xlsx_text_only
 
 DATA_SHEET = "data"

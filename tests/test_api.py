@@ -415,21 +415,10 @@ def test_the_openapi_description_is_valid_and_matches_the_routes(app, client):
 
 # --- indicators ------------------------------------------------------------------------------------
 
-def test_indicators_answer_501_without_the_indicators_service(client, tokens, monkeypatch):
-    import services.indicators
-
-    monkeypatch.delattr(services.indicators, "query", raising=False)
-    answer = client.get("/api/v1/indicators", headers=bearer(tokens["ins.analyst"]))
-    assert answer.status_code == 501 and answer.get_json()["error"] == "not_implemented"
-    assert client.get("/api/v1/indicators/border_movements", headers=bearer(tokens["ins.analyst"])).status_code == 501
-
-
 def test_indicators_are_read_at_the_reader_s_level(client, tokens, monkeypatch):
     import services.indicators
     from services.indicators.table import IndicatorTable
 
-    if not callable(getattr(services.indicators, "query", None)):
-        pytest.skip("services.indicators has no query() yet")
     asked = []
 
     def fake_query(engine, indicator, filters=None, by=()):
@@ -472,7 +461,7 @@ def test_every_route_asks_the_policy(client, portal_engine, tokens, submissions)
             if route.endpoint == "create_submission" else None
         answer = client.open(url, method=route.method, headers=bearer(token), data=data,
                              content_type="multipart/form-data" if data else None)
-        assert answer.status_code in (403, 404, 501), (route.endpoint, url, answer.status_code)
+        assert answer.status_code in (403, 404), (route.endpoint, url, answer.status_code)
 
 
 # --- reads are audited -------------------------------------------------------------------------------

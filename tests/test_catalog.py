@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.catalog import CATALOG_DIR, LANGUAGES, fold, load_catalog
+from services.catalog import CATALOG_DIR, fold, load_catalog
+from services.languages import LANGUAGES
 
 ARABIC = re.compile("[\u0600-\u06ff]")
 UNITS = {"event", "person", "permit", "count"}

@@ -1,4 +1,4 @@
-"""`next` after signing in (portal.auth.safe_next): only a path on this portal, judged the way a
+"""`next` after signing in (portal.access.safe_next): only a path on this portal, judged the way a
 browser reads the Location it is sent — whoever asks, signed in or not, locally or through Keycloak."""
 from __future__ import annotations
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from flask import current_app, request
 
+from services.languages import LANGUAGES
+
 from portal.api.errors import CODES
 
 NAMES = {"type": "object", "description": "A text in Arabic, French and English.",
-         "properties": {lang: {"type": "string"} for lang in ("ar", "fr", "en")}}
+         "properties": {lang: {"type": "string"} for lang in LANGUAGES}}
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_INT = {"type": ["integer", "null"]}
 LINKS = {"type": "object", "additionalProperties": {"type": "string"}}
@@ -124,11 +126,10 @@ def operation(route) -> dict:
     return op
 
 
-def document() -> dict:
-    from portal.api.routes import ROUTES
-
+def document(routes) -> dict:
+    """The document of `routes` (the route table, routes.ROUTES, which passes itself)."""
     paths: dict[str, dict] = {}
-    for route in ROUTES:
+    for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = operation(route)
     schemes = {"bearer": {
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -149,5 +150,5 @@ def document() -> dict:
         "security": [{name: []} for name in schemes],
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": schemes},
-        "tags": [{"name": t} for t in dict.fromkeys(r.tag for r in ROUTES)],
+        "tags": [{"name": t} for t in dict.fromkeys(r.tag for r in routes)],
     }

@@ -11,92 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from services.languages import LANGUAGES
 from services.policy import Resource
 from services.models import Status
 from services.workflow import MOVES
 
-from portal.api import views
-from portal.api.errors import ApiError
-from portal.i18n import LANGUAGES
-
-
-INT32 = 2 ** 31 - 1   # ids, versions and pages are 32-bit columns on PostgreSQL
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter, as the document declares it and as `value` enforces it: the same fields serve both."""
-    name: str
-    where: str                      # "path" | "query"
-    type: str = "string"            # JSON Schema type: "string", "integer" or "array"
-    description: str = ""
-    enum: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()   # a callable: read when asked
-    required: bool = False
-    minimum: int | None = None
-    maximum: int | None = None
-    pattern: str | None = None
-    items: "Param | None" = None    # an array's items (its name is the array's)
-    max_items: int | Callable[[], int] | None = None   # a callable: a setting read when asked
-    explode: bool = True            # an array as ?x=1&x=2 (True) or ?x=1,2 (False)
-    bound: str = ""                 # the setting behind max_items, named when it is passed...
-    bound_code: str = "too_many_values"   # ...and the error code then
-
-    def schema(self) -> dict:
-        if self.type == "array":
-            out = {"type": "array", "items": self.items.schema(), "uniqueItems": True}
-            if self.max_items is not None:
-                out["maxItems"] = self.max_items() if callable(self.max_items) else self.max_items
-            return out
-        out: dict = {"type": self.type}
-        if self.type == "integer" and self.maximum == INT32:
-            out["format"] = "int32"
-        for key, value in (("minimum", self.minimum), ("maximum", self.maximum), ("pattern", self.pattern)):
-            if value is not None:
-                out[key] = value
-        if self.enum:
-            out["enum"] = list(self.choices)
-        return out
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return self.enum() if callable(self.enum) else self.enum
-
-    def spec(self) -> dict:
-        out = {"name": self.name, "in": self.where, "required": self.required or self.where == "path",
-               "description": self.description or self.name, "schema": self.schema()}
-        if self.type == "array":
-            out.update(style="form", explode=self.explode)
-        return out
-
-    def value(self, raw: list[str]):
-        """The typed value of the parameter's raw strings (several when repeated); ApiError 400 if not valid."""
-        if self.type == "array":
-            parts = raw if self.explode else [p for text in raw[-1:] for p in (text.split(",") if text else [])]
-            values = [self.items.one(p, self.name) for p in parts]
-            limit = self.max_items() if callable(self.max_items) else self.max_items
-            if limit is not None and len(values) > limit:
-                setting = f" ({self.bound})" if self.bound else ""
-                raise ApiError(400, f"{self.name}: at most {limit} values{setting}, not {len(values)}",
-                               code=self.bound_code)
-            if len(set(values)) != len(values):
-                raise ApiError(400, f"{self.name}: a value appears twice")
-            return values
-        return self.one(raw[0], self.name)
-
-    def one(self, text: str, name: str):
-        if self.type == "integer":
-            if not re.fullmatch(r"-?[0-9]+", text):
-                raise ApiError(400, f"{name} must be a whole number, not {text[:40]!r}")
-            # Past 30 digits it is out of any range: not converted (long texts are slow to convert).
-            number = int(text) if len(text) <= 30 else None
-            if number is None or not self.minimum <= number <= self.maximum:
-                raise ApiError(400, f"{name} must be between {self.minimum} and {self.maximum}, not {text[:40]}")
-            return number
-        if self.enum and text not in self.choices:
-            raise ApiError(400, f"{name} must be one of {', '.join(self.choices)}, not {text[:40]!r}")
-        if self.pattern and not re.fullmatch(self.pattern, text):
-            raise ApiError(400, f"{name} must match {self.pattern}, not {text[:40]!r}")
-        return text
+from portal.api import openapi, views
+from portal.api.params import INT32, REASON_LENGTH, REPLACES, Param
 
 
 @dataclass(frozen=True)
@@ -179,7 +100,6 @@ def _filters() -> tuple[Param, ...]:
                  for name in _dimension_names())
 
 
-REPLACES = Param("replaces", "form", "integer", "A rejected submission this file corrects.", minimum=1, maximum=INT32)
 UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["dataset", "file"],
     "properties": {
@@ -188,7 +108,6 @@ UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
                  "description": "CSV (UTF-8, UTF-8 with BOM or Windows-1256) or XLSX."},
         "replaces": {**REPLACES.schema(), "description": REPLACES.description},
     }}}}}
-REASON_LENGTH = 2000
 
 
 def _reason(required: bool) -> dict:
@@ -214,8 +133,12 @@ def _move_routes() -> list[Route]:
             for action, (_starts, _to, policy_action) in MOVES.items()]
 
 
+def openapi_document():
+    return openapi.document(ROUTES)
+
+
 ROUTES: list[Route] = [
-    Route("GET", "/openapi.json", views.openapi_document, "This description (OpenAPI 3.1)", "meta", public=True,
+    Route("GET", "/openapi.json", openapi_document, "This description (OpenAPI 3.1)", "meta", public=True,
           ok=(200, "")),
     Route("GET", "/datasets", views.list_datasets, "The dataset catalog", "catalog", "catalog.read",
           views.catalog_resource, params=(LANG,), ok=(200, "DatasetList"), errors=(400, 403)),
@@ -243,10 +166,10 @@ ROUTES: list[Route] = [
           params=(SUBMISSION_ID, LANG), ok=(200, "Report"), errors=(400,)),
     *_move_routes(),
     Route("GET", "/indicators", views.list_indicators, "Indicators you may read", "indicators", "indicator.read",
-          lambda: Resource("indicator"), ok=(200, "IndicatorList"), errors=(403, 501)),
+          lambda: Resource("indicator"), ok=(200, "IndicatorList"), errors=(403,)),
     Route("GET", "/indicators/{code}", views.get_indicator, "One indicator's table, disclosure control applied",
           "indicators", params=(INDICATOR_CODE, BY, YEAR, MONTH, VERSION, LANG, *_filters()),
-          ok=(200, "IndicatorTable"), errors=(400, 403, 422, 501),
+          ok=(200, "IndicatorTable"), errors=(400, 403, 422),
           description="Needs `indicator.read` on the indicator's dataset. The parameters named after the "
                       "indicator's dimensions filter it (e.g. ?sex=F); one it does not have is a 400. 400 also "
                       "past the bounds of one query (MARSAD_QUERY_MAX_DIMENSIONS, MARSAD_QUERY_MAX_CELLS, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 from flask import g, request, url_for
 
@@ -11,6 +10,7 @@ from services import audit
 from services.catalog import CatalogError
 from services.ingest import SubmissionDenied, ingest
 from services.ingest.report import report_lines
+from services.languages import LANGUAGES
 from services.models import Status, Submission
 from services.policy import Resource, acting_institution, decide
 from services.workflow import WorkflowError, history, move
@@ -18,7 +18,7 @@ from services.workflow import WorkflowError, history, move
 from portal import queries
 from portal.api.bearer import api_principal
 from portal.api.errors import ApiError
-from portal.i18n import LANGUAGES
+from portal.api.params import REASON_LENGTH, REPLACES
 from portal.runtime import db_session, runtime
 
 REPORT_IN_ANSWER = 1000   # report lines in an upload's answer; GET .../report has every stored line
@@ -123,8 +123,6 @@ def get_dataset(code: str):
 
 def _replaces(text: str | None) -> int | None:
     """The form's `replaces`, checked as the document's upload schema declares it."""
-    from portal.api.routes import REPLACES
-
     return REPLACES.value([text.strip()]) if text is not None and text.strip() else None
 
 
@@ -207,8 +205,6 @@ WORKFLOW_STATUS = {"denied": 403, "not_found": 404, "wrong_status": 409, "reason
 
 def move_reason() -> str | None:
     """The body's reason: a JSON object's (or a form's) text of at most REASON_LENGTH characters."""
-    from portal.api.routes import REASON_LENGTH
-
     if request.is_json:
         data = request.get_json(silent=True)
         if data is None and request.get_data():
@@ -244,18 +240,6 @@ def mover(action: str):
 
 # --- indicators ------------------------------------------------------------------------------
 
-def _indicator_query():
-    """services.indicators.query when the indicators service provides it, else a 501 answer."""
-    try:
-        module = importlib.import_module("services.indicators")
-    except ImportError:
-        module = None
-    query = getattr(module, "query", None)
-    if not callable(query):
-        raise ApiError(501, "indicators are not served by this version: services.indicators has no query()")
-    return query
-
-
 def _indicator_level(indicator) -> str:
     from services.indicators.reading import ReadRefused, read_level
 
@@ -272,7 +256,6 @@ def definitions() -> dict:
 
 
 def list_indicators():
-    _indicator_query()
     policies, principal = runtime().policies, api_principal()
     items = []
     for code, ind in definitions().items():
@@ -293,7 +276,6 @@ def get_indicator(code: str):
     """The table the reader may see (services/indicators/reading.py, shared with the dashboard):
     `published` readers the latest published release, others the live table; both under
     disclosure control for their level. A read at a microdata level is audited."""
-    query = _indicator_query()
     from services.disclosure import MICRODATA_LEVELS
     from services.indicators import ReleaseError
     from services.indicators.reading import ReadRefused, read
@@ -314,7 +296,7 @@ def get_indicator(code: str):
     rt, principal = runtime(), api_principal()
     try:
         reading = read(rt.engine, rt.policies, principal, code, filters, by, version=param("version"),
-                       definitions=known, live=query)
+                       definitions=known)
     except ReadRefused as exc:
         status = 403 if exc.code == "denied" else 400 if exc.code in BOUND_CODES else 422
         raise ApiError(status, str(exc), code=exc.code) from exc
@@ -333,11 +315,3 @@ def get_indicator(code: str):
             for *key, value, flag in table.rows()]
     return {"indicator": table.indicator, "dimensions": list(table.dimensions), "unit": table.unit,
             "level": reading.level, "rows": rows, "meta": table.meta}
-
-
-# --- the description -------------------------------------------------------------------------
-
-def openapi_document():
-    from portal.api.openapi import document
-
-    return document()

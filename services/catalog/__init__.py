@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 
 CATALOG_DIR = Path(__file__).parent
-LANGUAGES = ("ar", "fr", "en")
 FIELD_TYPES = ("string", "integer", "decimal", "date", "code", "boolean")
 RULE_KINDS = {
     "date_order": ("before", "after"),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from services.catalog import LANGUAGES, CatalogError, load_catalog
+from services.catalog import CatalogError, load_catalog
+from services.languages import LANGUAGES
 from services.cli import EXIT_NOT_FOUND, EXIT_PROBLEMS
 from services.templates import csv_template, xlsx_template
 

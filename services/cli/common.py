@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from services.languages import LANGUAGES
 from services.policy import Principal
 
 # Bounded integers: a number past what the database holds is a bad argument, not a driver's overflow.
@@ -14,7 +15,7 @@ ID = click.IntRange(1, 2**63 - 1)              # submissions, tokens, release ve
 YEAR = click.IntRange(1900, 9999)
 PORT = click.IntRange(1, 65535)
 
-LANG_OPTION = click.option("--lang", type=click.Choice(["ar", "fr", "en"]), default="en", show_default=True,
+LANG_OPTION = click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True,
                            help="Language of messages and reports.")
 
 

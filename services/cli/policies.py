@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND, EXIT_OK, EXIT_PROBLEMS
+from services.languages import LANGUAGES
 from services.policy import (
-    ACTION_KINDS, ACTIONS, ALL_DATASETS, LANGUAGES, READ_LEVELS, Policies, PolicyError, Principal, Resource,
+    ACTION_KINDS, ACTIONS, ALL_DATASETS, READ_LEVELS, Policies, PolicyError, Principal, Resource,
     catalog_dataset_codes, check_policies, decide, load_policies, policies_dir,
 )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from services.catalog import LANGUAGES
+from services.languages import LANGUAGES
 from services.cli import EXIT_PROBLEMS
 from services.cli.common import YEAR
 

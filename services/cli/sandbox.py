@@ -8,6 +8,7 @@ import click
 
 from services.cli import EXIT_DENIED, EXIT_NOT_FOUND
 from services.cli.common import PORT, emit_json
+from services.languages import LANGUAGES
 
 STEP_NAMES = {"database": "database", "accounts": "accounts", "data": "data", "indicators": "indicators",
               "practice_files": "practice files", "snapshot": "snapshot", "credentials": "credentials sheet"}
@@ -55,7 +56,7 @@ def sandbox_group() -> None:
               help="Target lab: the lab environment (hardware/environments/ENV.yaml, or a file).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the portal listens on.")
 @click.option("--port", type=PORT, help="Portal port (default: the first free from 5101).")
-@click.option("--language", type=click.Choice(["ar", "fr", "en"]), default="ar", show_default=True,
+@click.option("--language", type=click.Choice(LANGUAGES), default="ar", show_default=True,
               help="The accounts' language.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True, help="Also a PDF credentials sheet (WeasyPrint).")
 @click.option("--url-prefix", default="", help="Served under this path by a web front (e.g. /sandbox/NAME/).")
@@ -161,7 +162,7 @@ def destroy(names, expired):
 @sandbox_group.command("progress")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--lang", type=click.Choice(["ar", "fr", "en"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @_handled
 def progress(name, as_json, lang):
     """Each trainee's progress on each exercise, read from NAME's database and audit trail."""

@@ -37,7 +37,8 @@ import yaml
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from services.catalog import LANGUAGES, Catalog, Codelist, default_catalog
+from services.catalog import Catalog, Codelist, default_catalog
+from services.languages import LANGUAGES
 from services.indicators.table import TOTAL, IndicatorTable
 
 TIME_DIMENSIONS = ("period", "time_period", "year", "month", "quarter", "date")

@@ -24,7 +24,8 @@ import datetime as dt
 import io
 import xml.etree.ElementTree as ET
 
-from services.catalog import LANGUAGES, Catalog, default_catalog
+from services.catalog import Catalog, default_catalog
+from services.languages import LANGUAGES
 from services.cells import csv_row
 from services.config import settings
 from services.indicators.table import TOTAL, IndicatorTable

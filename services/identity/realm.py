@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.config import IdentityEnv, section
+from services.languages import LANGUAGES
 from services.policy import Policies
 
 MANAGED_ATTRIBUTE = "marsad.managed"
@@ -75,7 +76,7 @@ class RealmSettings:
     sso_session_max_seconds: int = 36000          # 10 h, a working day
     access_token_seconds: int = 300
     otp_roles: tuple[str, ...] = ("admin", "focal_point")
-    locales: tuple[str, ...] = ("ar", "fr", "en")
+    locales: tuple[str, ...] = LANGUAGES
     default_locale: str = "fr"
 
     @classmethod
@@ -290,7 +291,7 @@ def _browser_flow() -> dict:
 
 def _group_attributes(policies: Policies, code: str) -> dict[str, list[str]]:
     names = policies.institution(code).names
-    return {**_marker_list(), **{f"marsad.name.{lang}": [names[lang]] for lang in ("ar", "fr", "en") if lang in names}}
+    return {**_marker_list(), **{f"marsad.name.{lang}": [names[lang]] for lang in LANGUAGES if lang in names}}
 
 
 def desired_realm(policies: Policies, settings: RealmSettings | None = None) -> RealmState:

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from services.catalog import LANGUAGES, Catalog, CatalogError, Dataset, default_catalog
+from services.catalog import Catalog, CatalogError, Dataset, default_catalog
+from services.languages import LANGUAGES
 from services.models_indicators import MAX_DIMENSIONS
 
 INDICATORS_DIR = Path(__file__).resolve().parents[1] / "catalog" / "indicators"

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 from services import hardware
+from services.cli import EXIT_NOT_FOUND   # the code the remote marsad command exits with
 from services.sandbox import hosting
 from services.sandbox.layout import Account, Sandbox, SandboxError, SandboxNotFound, folder_of
 
 COMMAND = "/usr/local/sbin/marsad-sandbox"   # installed by the sandbox role
-EXIT_NOT_FOUND = 4                           # services.cli.EXIT_NOT_FOUND, as the remote command exits
 
 
 def environment(env: str | Path | hardware.Environment) -> hardware.Environment:

@@ -18,10 +18,10 @@ from typing import Callable
 import yaml
 from sqlmodel import Session, select
 
+from services.languages import LANGUAGES
 from services.models import AuditEntry, Status, Submission, SubmissionEvent
 
 EXERCISES_DIR = Path(__file__).with_name("exercises")
-LANGUAGES = ("ar", "fr", "en")
 DONE, STARTED, TODO = "done", "started", "todo"
 # Levels at which indicator tables are shown with disclosure control (services.disclosure).
 PROTECTED_LEVELS = ("published", "aggregates")
