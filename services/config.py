@@ -14,9 +14,9 @@ import contextvars
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar, Optional, get_args
+from typing import Annotated, ClassVar, Optional, get_args
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
@@ -45,6 +45,9 @@ def _var(default, help: str, production: str = "", **kw):
 def _on(value) -> bool:
     """A flag as the portal always read it: unset or empty is the default, any word but 0/false/no/off is on."""
     return str(value).strip().lower() not in FALSE_WORDS
+
+
+Flag = Annotated[bool, BeforeValidator(_on)]  # an on/off variable read as `_on` reads it
 
 
 class Section(BaseSettings):
@@ -199,18 +202,13 @@ class IdentityEnv(Section):
 class PortalEnv(Section):
     """Portal: the web application's limits and defaults."""
     TITLE: ClassVar[str] = "portal"
-    cookie_secure: bool = _var(True, "`0` only for the plain-HTTP demo", "on")
+    cookie_secure: Flag = _var(True, "`0` only for the plain-HTTP demo", "on")
     max_upload_mb: int = _var(200, "largest upload, MB")
     login_attempts_per_minute: int = _var(10, "a throttled login answers 429 and is audited "
                                          "(`auth.login.throttled`)")
     default_language: str = _var("ar", "language when the reader has not chosen")
     timezone: str = _var("Africa/Tunis", "time zone of dates shown")
     trusted_proxies: int = _var(0, "reverse proxies in front (nginx): 1 so the login limit sees the client")
-
-    @field_validator("cookie_secure", mode="before")
-    @classmethod
-    def _flag(cls, value):
-        return True if value is None or str(value).strip() == "" else _on(value)
 
 
 class SandboxEnv(Section):
@@ -226,13 +224,8 @@ class SandboxEnv(Section):
                                     "not production's server")
     sandbox_s3_access_key: str = _var("", "that server's access key")
     sandbox_s3_secret_key: str = _var("", "that server's secret key")
-    sandbox_s3_secure: bool = _var(True, "`false` talks to that server over plain HTTP")
+    sandbox_s3_secure: Flag = _var(True, "`false` talks to that server over plain HTTP")
     sandbox_nginx_dir: Path = _var(Path("/etc/nginx/marsad-sandboxes"), "where the sandboxes' nginx locations go")
-
-    @field_validator("sandbox_s3_secure", mode="before")
-    @classmethod
-    def _flag(cls, value):
-        return _on(value)
 
 
 class LabEnv(Section):
